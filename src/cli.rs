@@ -1,0 +1,176 @@
+//! The command line, clap definitions only: the same structs feed the parser, the man pages
+//! and the shell completions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// eyaml-gpg: hiera-eyaml with GPG, fast and in one binary
+#[derive(Parser, Debug)]
+#[command(
+    name = "eyaml-gpg",
+    version,
+    about = "Encrypt, decrypt and edit hiera-eyaml GPG secrets (a drop-in for `eyaml -n gpg`)",
+    after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg encrypt -s 'hunter2' -o string --gpg-recipients-file hieradata/hiera-eyaml-gpg.recipients",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Options shared by every subcommand
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand (they may come before or after the subcommand).
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Encryption method for values without a scheme (only `gpg` is implemented)
+    #[arg(short = 'n', long, global = true, value_name = "METHOD")]
+    pub encrypt_method: Option<String>,
+
+    /// Show which files, keys and recipients are used
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Show even more detail than --verbose
+    #[arg(short, long, global = true)]
+    pub trace: bool,
+
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// GnuPG home holding public keys (and reaching gpg-agent for secret keys)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub gpg_gnupghome: Option<PathBuf>,
+
+    /// Encrypt to keys whose validity in the GnuPG trust db is below full
+    #[arg(long, global = true)]
+    pub gpg_always_trust: bool,
+
+    /// Recipients to encrypt to, comma-separated (beats any recipients file)
+    #[arg(long, global = true, value_name = "LIST")]
+    pub gpg_recipients: Option<String>,
+
+    /// File listing recipients (beats the hiera-eyaml-gpg.recipients search)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub gpg_recipients_file: Option<PathBuf>,
+
+    /// OpenPGP key file or directory of key files, armoured or binary (repeatable; also
+    /// EYAML_GPG_KEYRING, a `:`-separated list)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub gpg_keyring: Vec<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Encrypt a string, a file, standard input, a password or the DEC values of an eyaml file
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg encrypt -s 'hunter2' -l profile::db::password --gpg-recipients bob@example.com\n  eyaml-gpg encrypt -e hieradata/common.eyaml > common.eyaml.new"
+    )]
+    Encrypt(EncryptArgs),
+
+    /// Decrypt a string, a file, standard input or every value of an eyaml file
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg decrypt -s 'ENC[GPG,hQEMA...]'"
+    )]
+    Decrypt(DecryptArgs),
+
+    /// Print the version
+    #[command(after_help = "Example:\n  eyaml-gpg version")]
+    Version,
+
+    /// Write man pages or shell completions
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg generate man man/\n  eyaml-gpg generate completions bash > /etc/bash_completion.d/eyaml-gpg"
+    )]
+    Generate(GenerateArgs),
+}
+
+/// Where a plaintext or an eyaml text comes from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Sources {
+    /// Source input is a string provided as an argument
+    #[arg(short, long, value_name = "STRING")]
+    pub string: Option<String>,
+
+    /// Source input is a regular file
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Source input is taken from stdin
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// Source input is an eyaml file
+    #[arg(short, long, value_name = "FILE")]
+    pub eyaml: Option<PathBuf>,
+}
+
+/// `encrypt` options.
+#[derive(Args, Debug)]
+pub struct EncryptArgs {
+    /// Source input is a password entered on the terminal
+    #[arg(short, long)]
+    pub password: bool,
+
+    /// Sources
+    #[command(flatten)]
+    pub source: Sources,
+
+    /// Output format of final result
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Examples)]
+    pub output: OutputFormat,
+
+    /// Apply a label to the encrypted result
+    #[arg(short, long, value_name = "LABEL")]
+    pub label: Option<String>,
+}
+
+/// `encrypt -o` formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Both the string and the block form
+    Examples,
+    /// `>` block form, cut in 60-character lines
+    Block,
+    /// One line
+    String,
+}
+
+/// `decrypt` options.
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    /// Sources
+    #[command(flatten)]
+    pub source: Sources,
+}
+
+/// `generate` options.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// What to generate
+    #[command(subcommand)]
+    pub what: Generate,
+}
+
+/// What `generate` writes.
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// Man pages, one per subcommand, into a directory
+    Man {
+        /// Output directory
+        dir: PathBuf,
+    },
+    /// A shell completion script, on standard output
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}

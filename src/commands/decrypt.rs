@@ -1,0 +1,41 @@
+//! `decrypt`: `-e` shows every value as `DEC::GPG[…]!`; `-s`, `-f` and `--stdin` substitute
+//! plaintexts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use eyaml_gpg::eyaml::{self, Method};
+
+use super::{emit, one_source, Context, Source};
+use crate::cli::DecryptArgs;
+use crate::common::input::{read_bytes, read_stdin, read_text, stdin_name, utf8};
+use crate::common::Many;
+
+/// Runs `decrypt`.
+pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
+    let source = one_source(false, &args.source)?;
+    ctx.check_method()?;
+    let method = Method(ctx.settings.method.clone());
+    let (text, name, eyaml_form): (String, PathBuf, bool) = match source {
+        Source::Eyaml(p) => (read_text(p)?, p.to_path_buf(), true),
+        Source::File(p) => (utf8(read_bytes(p)?, p)?, p.to_path_buf(), false),
+        Source::String(s) => (s.to_string(), PathBuf::from("<string>"), false),
+        Source::Stdin => (utf8(read_stdin()?, &stdin_name())?, stdin_name(), false),
+        Source::Password => unreachable!("decrypt has no -p"),
+    };
+    let store = ctx.keystore()?;
+    if eyaml_form {
+        let out = eyaml::decrypt_to_dec(&store, &text, &method, &name).map_err(Many)?;
+        for line in &out.ambiguous {
+            ctx.ui.warn(&format!(
+                "{}:{line}: this value contains `]!`, so its DEC form cannot be read back by `encrypt -e` or `edit`",
+                name.display()
+            ));
+        }
+        emit(out.text.as_bytes(), true)
+    } else {
+        let out =
+            eyaml::decrypt_substitute(&store, &text, &method, Path::new(&name)).map_err(Many)?;
+        emit(&out, false)
+    }
+}

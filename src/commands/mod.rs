@@ -1,0 +1,134 @@
+//! One module per subcommand; each maps arguments to library calls and results to output.
+
+pub mod decrypt;
+pub mod encrypt;
+pub mod generate;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use eyaml_gpg::crypto::EncryptionKey;
+use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::{eyaml, recipients};
+
+use crate::cli::Sources;
+use crate::common::config::Settings;
+use crate::common::ui::Ui;
+use crate::common::{keys, usage};
+
+/// What every subcommand gets.
+pub struct Context {
+    /// Effective settings.
+    pub settings: Settings,
+    /// Messages.
+    pub ui: Ui,
+}
+
+impl Context {
+    /// Loads the key store.
+    pub fn keystore(&self) -> Result<Keystore> {
+        keys::keystore(&self.settings, &self.ui)
+    }
+
+    /// Checks `-n`: only GPG is implemented.
+    pub fn check_method(&self) -> Result<()> {
+        match self.settings.method.as_str() {
+            "gpg" => Ok(()),
+            "pkcs7" => usage("the pkcs7 encryption method is not supported yet (use -n gpg)"),
+            other => usage(format!(
+                "unknown encryption method {other:?} (this tool handles gpg)"
+            )),
+        }
+    }
+
+    /// The recipients for a value written near `dir` (option list, option file, or the
+    /// nearest recipients file), resolved to keys.
+    pub fn recipients(&self, store: &Keystore, dir: Option<&Path>) -> Result<Vec<EncryptionKey>> {
+        let r = recipients::resolve(
+            &self.settings.recipients,
+            self.settings.recipients_file.as_deref(),
+            dir,
+        )?;
+        match r.file() {
+            Some(f) => self.ui.debug(&format!(
+                "recipients from {}: {}",
+                f.display(),
+                r.names.join(", ")
+            )),
+            None => self.ui.debug(&format!(
+                "recipients from --gpg-recipients: {}",
+                r.names.join(", ")
+            )),
+        }
+        let keys = eyaml::resolve_all(store, &r.names)?;
+        for k in &keys {
+            self.ui.trace(&format!(
+                "{} -> subkey {} of {}",
+                k.recipient, k.subkey_id, k.cert
+            ));
+        }
+        Ok(keys)
+    }
+}
+
+/// The one source a command reads.
+pub enum Source<'a> {
+    /// `-p`.
+    Password,
+    /// `-s`.
+    String(&'a str),
+    /// `-f`.
+    File(&'a Path),
+    /// `--stdin`.
+    Stdin,
+    /// `-e`.
+    Eyaml(&'a Path),
+}
+
+/// Picks exactly one source, with eyaml's messages.
+pub fn one_source<'a>(password: bool, s: &'a Sources) -> Result<Source<'a>> {
+    let mut found: Vec<(&str, Source<'a>)> = Vec::new();
+    if password {
+        found.push(("password", Source::Password));
+    }
+    if let Some(x) = &s.string {
+        found.push(("string", Source::String(x)));
+    }
+    if let Some(x) = &s.file {
+        found.push(("file", Source::File(x)));
+    }
+    if s.stdin {
+        found.push(("stdin", Source::Stdin));
+    }
+    if let Some(x) = &s.eyaml {
+        found.push(("eyaml", Source::Eyaml(x)));
+    }
+    match found.len() {
+        0 => usage("You must specify a source"),
+        1 => Ok(found.pop().expect("one").1),
+        _ => usage(format!(
+            "You can only specify one of ({})",
+            found.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Writes to standard output; with `newline`, adds a final newline if missing (Ruby's `puts`).
+pub fn emit(bytes: &[u8], newline: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let r = out
+        .write_all(bytes)
+        .and_then(|_| {
+            if newline && !bytes.ends_with(b"\n") {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|_| out.flush());
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

@@ -1,0 +1,189 @@
+//! Settings: flags over config files, as eyaml reads them. Files are merged in order
+//! (`/etc/eyaml/config.yaml`, `~/.eyaml/config.yaml`, `./.eyaml/config.yaml`, `$EYAML_CONFIG`),
+//! later files overriding earlier ones; keys are option names with `_`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::UsageError;
+use crate::cli::GlobalArgs;
+
+/// Effective settings of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// `-n`: the method for values without a scheme.
+    pub method: String,
+    /// `-v`.
+    pub verbose: bool,
+    /// `-t`.
+    pub trace: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--gpg-gnupghome` or config `gpg_gnupghome` (environment handled by the key loader).
+    pub gnupghome_option: Option<PathBuf>,
+    /// Whether the option came from the command line (it beats the environment).
+    pub gnupghome_from_flag: bool,
+    /// `--gpg-always-trust`.
+    pub always_trust: bool,
+    /// `--gpg-recipients`, split later.
+    pub recipients: Vec<String>,
+    /// `--gpg-recipients-file`.
+    pub recipients_file: Option<PathBuf>,
+    /// `--gpg-keyring` values, then `EYAML_GPG_KEYRING`, then config `gpg_keyring`.
+    pub keyrings: Vec<PathBuf>,
+    /// The config files that were read, in order.
+    pub config_files: Vec<PathBuf>,
+}
+
+/// The config files eyaml reads, in order, that exist.
+fn config_paths() -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from("/etc/eyaml/config.yaml")];
+    if let Some(home) = std::env::var_os("HOME") {
+        out.push(Path::new(&home).join(".eyaml/config.yaml"));
+    }
+    out.push(PathBuf::from(".eyaml/config.yaml"));
+    if let Some(p) = std::env::var_os("EYAML_CONFIG").filter(|p| !p.is_empty()) {
+        out.push(PathBuf::from(p));
+    }
+    out
+}
+
+fn load_file(path: &Path) -> Result<BTreeMap<String, Value>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: cannot read config file: {e}", path.display())))?;
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let value: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| UsageError(format!("{}: invalid config file: {e}", path.display())))?;
+    match value {
+        Value::Object(map) => Ok(map
+            .into_iter()
+            .map(|(k, v)| (k.trim_start_matches(':').to_string(), v))
+            .collect()),
+        Value::Null => Ok(BTreeMap::new()),
+        _ => Err(UsageError(format!(
+            "{}: a config file must be a mapping of option names to values",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+fn as_bool(v: &Value, key: &str, path: &Path) -> Result<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on") => {
+            Ok(true)
+        }
+        Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "no" | "off") => {
+            Ok(false)
+        }
+        _ => Err(UsageError(format!("{}: {key} must be true or false", path.display())).into()),
+    }
+}
+
+fn as_strings(v: &Value, key: &str, path: &Path) -> Result<Vec<String>> {
+    match v {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(UsageError(format!(
+                    "{}: {key} must be a string or a list of strings",
+                    path.display()
+                ))
+                .into()),
+            })
+            .collect(),
+        Value::Null => Ok(Vec::new()),
+        _ => Err(UsageError(format!(
+            "{}: {key} must be a string or a list of strings",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+impl Settings {
+    /// Merges config files and flags (flags win).
+    pub fn load(flags: &GlobalArgs) -> Result<Settings> {
+        let mut merged: BTreeMap<String, (Value, PathBuf)> = BTreeMap::new();
+        let mut files = Vec::new();
+        for path in config_paths() {
+            if !path.is_file() {
+                if std::env::var_os("EYAML_CONFIG").is_some_and(|p| Path::new(&p) == path) {
+                    return Err(UsageError(format!(
+                        "{}: config file (from EYAML_CONFIG) does not exist",
+                        path.display()
+                    ))
+                    .into());
+                }
+                continue;
+            }
+            for (k, v) in load_file(&path)? {
+                merged.insert(k, (v, path.clone()));
+            }
+            files.push(path);
+        }
+        let mut s = Settings {
+            method: "gpg".into(),
+            config_files: files,
+            ..Settings::default()
+        };
+        for (key, (v, path)) in &merged {
+            match key.as_str() {
+                "encrypt_method" => s.method = as_strings(v, key, path)?.concat(),
+                "verbose" => s.verbose = as_bool(v, key, path)?,
+                "trace" => s.trace = as_bool(v, key, path)?,
+                "quiet" => s.quiet = as_bool(v, key, path)?,
+                "gpg_gnupghome" => {
+                    s.gnupghome_option = as_strings(v, key, path)?.pop().map(PathBuf::from)
+                }
+                "gpg_always_trust" => s.always_trust = as_bool(v, key, path)?,
+                "gpg_recipients" => s.recipients = as_strings(v, key, path)?,
+                "gpg_recipients_file" => {
+                    s.recipients_file = as_strings(v, key, path)?.pop().map(PathBuf::from)
+                }
+                "gpg_keyring" => {
+                    s.keyrings = as_strings(v, key, path)?
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect()
+                }
+                // Options of other plugins and subcommands are not ours to judge.
+                _ => {}
+            }
+        }
+        let mut keyrings: Vec<PathBuf> = flags.gpg_keyring.clone();
+        if let Some(env) = std::env::var_os("EYAML_GPG_KEYRING") {
+            keyrings.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        if !keyrings.is_empty() {
+            s.keyrings = keyrings;
+        }
+        if let Some(m) = &flags.encrypt_method {
+            s.method = m.clone();
+        }
+        s.verbose |= flags.verbose;
+        s.trace |= flags.trace;
+        s.quiet |= flags.quiet;
+        if let Some(h) = &flags.gpg_gnupghome {
+            s.gnupghome_option = Some(h.clone());
+            s.gnupghome_from_flag = true;
+        }
+        s.always_trust |= flags.gpg_always_trust;
+        if let Some(r) = &flags.gpg_recipients {
+            s.recipients = vec![r.clone()];
+        }
+        if let Some(f) = &flags.gpg_recipients_file {
+            s.recipients_file = Some(f.clone());
+        }
+        s.method = s.method.to_ascii_lowercase();
+        Ok(s)
+    }
+}

@@ -1,0 +1,204 @@
+//! The library's error type: one enum, variants carry the path and line where known, and no
+//! variant ever holds a secret.
+
+use std::path::PathBuf;
+
+/// A library result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path names a directory where a file was expected.
+    #[error("{}: is a directory", path.display())]
+    IsADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Input text is not UTF-8.
+    #[error("{}: not valid UTF-8 text (byte offset {offset})", path.display())]
+    NotUtf8 {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// Where the first invalid byte is.
+        offset: usize,
+    },
+    /// An error that belongs to a place in a file.
+    #[error("{}:{line}:{column}: {source}", path.display())]
+    At {
+        /// The file (`-` for standard input, `<string>` for `-s`).
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What went wrong there.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The payload of an `ENC[…]` value is not valid base64.
+    #[error("invalid base64 in ENC value")]
+    Base64,
+    /// The payload is not an OpenPGP message.
+    #[error("not an OpenPGP message ({0})")]
+    NotOpenPgp(String),
+    /// The OpenPGP message is truncated or malformed.
+    #[error("truncated or malformed OpenPGP message ({0})")]
+    Malformed(String),
+    /// The OpenPGP message has no encryption layer.
+    #[error("the OpenPGP message is not encrypted; refusing to treat it as a secret")]
+    NotEncrypted,
+    /// The message is encrypted without integrity protection (SED, no MDC).
+    #[error("the OpenPGP message has no integrity protection (no MDC); refusing to decrypt it")]
+    NoIntegrity,
+    /// A GnuPG 2.4 OCB (AEAD) message, which Sequoia cannot read.
+    #[error(
+        "the value is a GnuPG 2.4 OCB message (packet tag 20), which cannot be read in process; \
+         re-encrypt it after turning off AEAD in the recipient key's preferences \
+         (gpg --edit-key KEY, then `setpref` without AEAD, or `showpref` to check)"
+    )]
+    OcbMessage,
+    /// None of the secret keys at hand can decrypt the value.
+    #[error(
+        "No secret key: the value is encrypted to {}; secret keys available: {}",
+        list_or(recipients, "no key (anonymous recipients)"),
+        list_or(available, "none")
+    )]
+    NoSecretKey {
+        /// The keys the value is encrypted to (key id and user id where known).
+        recipients: Vec<String>,
+        /// The secret keys we hold.
+        available: Vec<String>,
+    },
+    /// Decryption failed for another reason.
+    #[error("decryption failed: {0}")]
+    DecryptionFailed(String),
+    /// A decrypted value is not UTF-8 text.
+    #[error("the decrypted value is not UTF-8 text")]
+    PlaintextNotUtf8,
+    /// An `ENC[SCHEME,…]` with a scheme we do not know.
+    #[error("unknown encryption scheme {0:?} (this tool handles GPG)")]
+    UnknownScheme(String),
+    /// A scheme hiera-eyaml knows that this tool does not implement.
+    #[error("the {0} encryption method is not supported yet (this tool handles GPG)")]
+    UnsupportedScheme(String),
+    /// A recipient string matches no key.
+    #[error("No key found on keyring for {0}")]
+    NoKey(String),
+    /// A recipient string matches keys of more than one certificate.
+    #[error("recipient {recipient:?} is ambiguous: it matches {}; name one by fingerprint", candidates.join(", "))]
+    AmbiguousRecipient {
+        /// The recipient string.
+        recipient: String,
+        /// The matching certificates.
+        candidates: Vec<String>,
+    },
+    /// A matching key has no usable encryption subkey.
+    #[error("key {key} for recipient {recipient:?} has no usable encryption subkey (expired, revoked or not encryption-capable)")]
+    NoEncryptionSubkey {
+        /// The recipient string.
+        recipient: String,
+        /// The certificate.
+        key: String,
+    },
+    /// No recipients anywhere.
+    #[error("No recipients provided, don't know who to encrypt to")]
+    NoRecipients,
+    /// A recipient key is not valid in the GnuPG trust database.
+    #[error("Key {short_id} ({email}) not trusted (if key trust is established by another means then specify always-trust)")]
+    Untrusted {
+        /// Low 32 bits of the primary key id, 8 hex digits.
+        short_id: String,
+        /// The key's e-mail address (may be empty).
+        email: String,
+    },
+    /// A key file could not be used.
+    #[error("{}: {message}", path.display())]
+    Keyring {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A passphrase was needed and none could be asked for.
+    #[error(
+        "the secret key {0} is protected by a passphrase and there is no terminal to ask for it"
+    )]
+    NoTerminal(String),
+    /// The passphrase entered was wrong.
+    #[error("bad passphrase for secret key {0}")]
+    BadPassphrase(String),
+    /// The GnuPG home directory does not exist.
+    #[error("Configured GPG home directory {} doesn't exist, check gpg_gnupghome configuration value is correct", .0.display())]
+    NoGnupgHome(PathBuf),
+    /// gpg-agent could not be used.
+    #[error("gpg-agent: {0}")]
+    Agent(String),
+    /// The user cancelled a passphrase prompt.
+    #[error("pinentry cancelled: the passphrase prompt for {0} was dismissed")]
+    Cancelled(String),
+    /// Running `gpg` or `gpgconf` failed.
+    #[error("{0}")]
+    Gpg(String),
+    /// A YAML document could not be read.
+    #[error("{}:{line}:{column}: invalid YAML: {message}", path.display())]
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// An OpenPGP operation failed for a reason not covered above.
+    #[error("OpenPGP: {0}")]
+    OpenPgp(String),
+}
+
+fn list_or(items: &[String], empty: &str) -> String {
+    if items.is_empty() {
+        empty.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl Error {
+    /// Wraps the error with a file position.
+    pub fn at(self, path: impl Into<PathBuf>, line: usize, column: usize) -> Error {
+        Error::At {
+            path: path.into(),
+            line,
+            column,
+            source: Box::new(self),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The innermost error, past any position wrappers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::At { source, .. } => source.root(),
+            e => e,
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The `eyaml-gpg` binary: a thin layer that maps arguments to library calls.
+
+mod cli;
+mod commands;
+mod common;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use common::config::Settings;
+use common::ui::Ui;
+use common::UsageError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let early = Ui::new(cli.global.quiet, cli.global.verbose, cli.global.trace);
+    let settings = match Settings::load(&cli.global) {
+        Ok(s) => s,
+        Err(e) => return fail(&early, e),
+    };
+    let ui = Ui::new(settings.quiet, settings.verbose, settings.trace);
+    for f in &settings.config_files {
+        ui.debug(&format!("config file {}", f.display()));
+    }
+    let ctx = commands::Context { settings, ui };
+    let result = match &cli.command {
+        Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
+        Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
+        Command::Version => {
+            println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Generate(a) => commands::generate::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&ui, e),
+    }
+}
+
+/// Prints the error (its cause chain, without repeating what a message already says) and
+/// picks the exit code: 2 for usage and environment errors, 1 for failed operations.
+fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    ui.error(&msg);
+    let environment = e.chain().any(|c| {
+        c.is::<UsageError>()
+            || matches!(
+                c.downcast_ref::<eyaml_gpg::Error>(),
+                Some(eyaml_gpg::Error::NoGnupgHome(_) | eyaml_gpg::Error::Keyring { .. })
+            )
+    });
+    ExitCode::from(if environment { 2 } else { 1 })
+}

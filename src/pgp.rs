@@ -1,0 +1,850 @@
+//! The OpenPGP backend on Sequoia: a key store built from key sources (keyring files, and the
+//! GnuPG home and gpg-agent through [`SecretKeyProvider`]), GnuPG-style recipient resolution,
+//! encryption that GnuPG 2.2 reads (PKESK v3 + SEIPD v1) and decryption that refuses anything
+//! that is not an integrity-protected encrypted message.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use sequoia_openpgp as openpgp;
+
+use openpgp::cert::prelude::*;
+use openpgp::crypto::{Password, SessionKey};
+use openpgp::packet::key::{PublicParts, SecretParts, UnspecifiedRole};
+use openpgp::packet::{Key, Tag, PKESK, SKESK};
+use openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
+};
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
+use openpgp::policy::StandardPolicy;
+use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
+use openpgp::types::{Features, KeyFlags, SymmetricAlgorithm};
+use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
+use zeroize::Zeroizing;
+
+use crate::crypto::{
+    Backend, CertInfo, Container, EncryptionKey, KeyId, KeyOrigin, MessageInfo, Pkesk, Plaintext,
+};
+use crate::error::{Error, Result};
+
+/// A public key as the backend hands it to secret-key providers.
+pub type PublicKey = Key<PublicParts, UnspecifiedRole>;
+
+/// Something that can decrypt session keys with secret keys we do not hold in process
+/// (gpg-agent). Implementations describe failures (bad passphrase, cancelled, agent down)
+/// through the returned error.
+pub trait SecretKeyProvider: Send + Sync {
+    /// A short name for messages ("gpg-agent").
+    fn name(&self) -> &str;
+    /// Whether the provider holds the secret part of `key`.
+    fn has_key(&self, key: &PublicKey) -> bool;
+    /// Key ids of every secret key the provider holds, for messages.
+    fn key_ids(&self) -> Vec<KeyId>;
+    /// Decrypts `pkesk` with the secret part of `key`, returning the session key.
+    fn decrypt(
+        &self,
+        key: &PublicKey,
+        pkesk: &PKESK,
+        sym_algo: Option<SymmetricAlgorithm>,
+    ) -> Result<(Option<SymmetricAlgorithm>, SessionKey)>;
+}
+
+/// Asks for the passphrase of a protected secret key.
+pub trait PassphrasePrompt: Send + Sync {
+    /// Returns the passphrase for the key described by `description`.
+    fn passphrase(&self, description: &str) -> Result<Zeroizing<String>>;
+}
+
+/// Asks on the controlling terminal (`/dev/tty`), never on standard input.
+#[derive(Debug, Default)]
+pub struct TerminalPrompt;
+
+impl PassphrasePrompt for TerminalPrompt {
+    fn passphrase(&self, description: &str) -> Result<Zeroizing<String>> {
+        if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_err()
+        {
+            return Err(Error::NoTerminal(description.to_string()));
+        }
+        rpassword::prompt_password(format!("Passphrase for {description}: "))
+            .map(Zeroizing::new)
+            .map_err(|e| Error::io("/dev/tty", e))
+    }
+}
+
+struct CertEntry {
+    cert: Cert,
+    origin: KeyOrigin,
+}
+
+struct SecretSlot {
+    key: Key<SecretParts, UnspecifiedRole>,
+    cert: usize,
+    /// The unlocked key, once a passphrase was given (or the key was not protected).
+    unlocked: OnceLock<Key<SecretParts, UnspecifiedRole>>,
+}
+
+/// Certificates and secret keys from every source, and the operations on them.
+pub struct Keystore {
+    policy: StandardPolicy<'static>,
+    certs: Vec<CertEntry>,
+    by_fingerprint: HashMap<Fingerprint, usize>,
+    /// Primary and subkey ids to certificate indices.
+    by_key_id: HashMap<KeyID, Vec<usize>>,
+    secrets: Vec<SecretSlot>,
+    secret_by_id: HashMap<KeyID, Vec<usize>>,
+    providers: Vec<Arc<dyn SecretKeyProvider>>,
+    prompt: Arc<dyn PassphrasePrompt>,
+    /// Serialises passphrase prompts so that parallel decryption asks once per key.
+    prompt_lock: Mutex<()>,
+    /// Validity from GnuPG trust dbs: primary fingerprint to "at least full".
+    validity: HashMap<Fingerprint, bool>,
+    always_trust: bool,
+}
+
+impl Default for Keystore {
+    fn default() -> Self {
+        Keystore::new()
+    }
+}
+
+impl std::fmt::Debug for Keystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keystore")
+            .field("certs", &self.certs.len())
+            .field("secret_keys", &self.secrets.len())
+            .field("providers", &self.providers.len())
+            .finish()
+    }
+}
+
+impl Keystore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Keystore {
+            policy: StandardPolicy::new(),
+            certs: Vec::new(),
+            by_fingerprint: HashMap::new(),
+            by_key_id: HashMap::new(),
+            secrets: Vec::new(),
+            secret_by_id: HashMap::new(),
+            providers: Vec::new(),
+            prompt: Arc::new(TerminalPrompt),
+            prompt_lock: Mutex::new(()),
+            validity: HashMap::new(),
+            always_trust: false,
+        }
+    }
+
+    /// Uses `prompt` for passphrases of protected keys held in process.
+    pub fn set_prompt(&mut self, prompt: Arc<dyn PassphrasePrompt>) {
+        self.prompt = prompt;
+    }
+
+    /// Skips the GnuPG validity check when encrypting (`--gpg-always-trust`).
+    pub fn set_always_trust(&mut self, yes: bool) {
+        self.always_trust = yes;
+    }
+
+    /// Records whether the certificate with primary fingerprint `fingerprint` (hex) is valid
+    /// (at least full) in a GnuPG trust db.
+    pub fn set_validity(&mut self, fingerprint: &str, valid: bool) {
+        if let Ok(fp) = fingerprint.parse::<Fingerprint>() {
+            self.validity.insert(fp, valid);
+        }
+    }
+
+    /// Adds a secret-key provider such as gpg-agent.
+    pub fn add_provider(&mut self, provider: Arc<dyn SecretKeyProvider>) {
+        self.providers.push(provider);
+    }
+
+    /// Number of certificates.
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// Whether the store holds no certificate.
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// Public keys (primary and subkeys) of every certificate, for providers that need to
+    /// match keygrips.
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        self.certs
+            .iter()
+            .flat_map(|e| {
+                e.cert
+                    .keys()
+                    .map(|ka| ka.key().clone().role_into_unspecified())
+            })
+            .collect()
+    }
+
+    /// Loads every certificate and secret key from a file or a directory (not recursive;
+    /// files that hold no OpenPGP data are skipped in a directory, an error for a file).
+    pub fn load_path(&mut self, path: &Path) -> Result<usize> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            let mut n = 0;
+            for p in entries {
+                let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+                if let Ok(k) = self.load_bytes(&data, KeyOrigin::Keyring(p.clone())) {
+                    n += k;
+                }
+            }
+            if n == 0 {
+                return Err(Error::Keyring {
+                    path: path.to_path_buf(),
+                    message: "no OpenPGP key found in this directory".into(),
+                });
+            }
+            Ok(n)
+        } else {
+            let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            self.load_bytes(&data, KeyOrigin::Keyring(path.to_path_buf()))
+                .map_err(|e| Error::Keyring {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })
+        }
+    }
+
+    /// Loads certificates (and any secret keys) from binary or armoured OpenPGP data.
+    pub fn load_bytes(&mut self, data: &[u8], origin: KeyOrigin) -> Result<usize> {
+        let parser = CertParser::from_bytes(data).map_err(|e| Error::OpenPgp(e.to_string()))?;
+        let mut n = 0;
+        for cert in parser {
+            let cert = cert.map_err(|e| Error::OpenPgp(format!("invalid key data: {e}")))?;
+            self.add_cert(cert, origin.clone());
+            n += 1;
+        }
+        if n == 0 {
+            return Err(Error::OpenPgp("no OpenPGP key found".into()));
+        }
+        Ok(n)
+    }
+
+    fn add_cert(&mut self, cert: Cert, origin: KeyOrigin) {
+        let fp = cert.fingerprint();
+        let idx = match self.by_fingerprint.get(&fp) {
+            Some(&i) => {
+                let old = self.certs[i].cert.clone();
+                let merged = old
+                    .clone()
+                    .merge_public_and_secret(cert.clone())
+                    .unwrap_or(old);
+                for ka in merged.keys() {
+                    let ids = self.by_key_id.entry(ka.key().keyid()).or_default();
+                    if !ids.contains(&i) {
+                        ids.push(i);
+                    }
+                }
+                self.certs[i].cert = merged;
+                // A key named in a keyring file is trusted even if a GnuPG home has it too.
+                if matches!(origin, KeyOrigin::Keyring(_)) {
+                    self.certs[i].origin = origin;
+                }
+                i
+            }
+            None => {
+                self.certs.push(CertEntry {
+                    cert: cert.clone(),
+                    origin,
+                });
+                let i = self.certs.len() - 1;
+                self.by_fingerprint.insert(fp, i);
+                for ka in cert.keys() {
+                    self.by_key_id.entry(ka.key().keyid()).or_default().push(i);
+                }
+                i
+            }
+        };
+        for ka in cert.keys().secret() {
+            let id = ka.key().keyid();
+            let known = self.secret_by_id.get(&id).is_some_and(|v| {
+                v.iter()
+                    .any(|&s| self.secrets[s].key.fingerprint() == ka.key().fingerprint())
+            });
+            if known {
+                continue;
+            }
+            self.secrets.push(SecretSlot {
+                key: ka.key().clone().role_into_unspecified(),
+                cert: idx,
+                unlocked: OnceLock::new(),
+            });
+            let s = self.secrets.len() - 1;
+            self.secret_by_id.entry(id).or_default().push(s);
+        }
+    }
+
+    fn cert_info(&self, idx: usize) -> CertInfo {
+        let entry = &self.certs[idx];
+        let cert = &entry.cert;
+        let uid = cert
+            .with_policy(&self.policy, None)
+            .ok()
+            .and_then(|vc| vc.primary_userid().ok().map(|u| u.userid().clone()))
+            .or_else(|| cert.userids().next().map(|u| u.userid().clone()));
+        let (user_id, email) = match uid {
+            Some(u) => (
+                Some(String::from_utf8_lossy(u.value()).into_owned()),
+                u.email().ok().flatten().map(str::to_string),
+            ),
+            None => (None, None),
+        };
+        CertInfo {
+            fingerprint: cert.fingerprint().to_hex(),
+            key_id: key_id(&cert.keyid()),
+            user_id,
+            email,
+            origin: entry.origin.clone(),
+        }
+    }
+
+    /// Descriptions of the secret keys held in process and by providers.
+    pub fn secret_key_descriptions(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .secrets
+            .iter()
+            .filter(|s| {
+                s.key.has_secret() && is_encryption_capable(&self.certs[s.cert].cert, &s.key)
+            })
+            .map(|s| self.describe_key(&key_id(&s.key.keyid())))
+            .collect();
+        for p in &self.providers {
+            for id in p.key_ids() {
+                let d = format!("{} via {}", self.describe_key(&id), p.name());
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// `KEYID (user id)` for a key id, or the bare key id when the key is unknown.
+    pub fn describe_key(&self, id: &KeyId) -> String {
+        match self.describe(id) {
+            Some(CertInfo {
+                user_id: Some(uid), ..
+            }) => format!("{id} ({uid})"),
+            _ => id.to_string(),
+        }
+    }
+
+    fn matching_certs(&self, query: &Query) -> Vec<(usize, Option<Fingerprint>)> {
+        let mut out: Vec<(usize, Option<Fingerprint>)> = Vec::new();
+        for (i, e) in self.certs.iter().enumerate() {
+            let hit = match query {
+                Query::Fingerprint(fp, exact) => e
+                    .cert
+                    .keys()
+                    .find(|ka| ka.key().fingerprint().to_hex() == *fp)
+                    .map(|ka| exact.then(|| ka.key().fingerprint())),
+                Query::KeyId(id, exact) => e
+                    .cert
+                    .keys()
+                    .find(|ka| ka.key().keyid().to_hex().ends_with(id.as_str()))
+                    .map(|ka| exact.then(|| ka.key().fingerprint())),
+                Query::MailExact(m) => e
+                    .cert
+                    .userids()
+                    .any(|u| {
+                        u.userid()
+                            .email()
+                            .ok()
+                            .flatten()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                    })
+                    .then_some(None),
+                Query::MailSub(m) => e
+                    .cert
+                    .userids()
+                    .any(|u| {
+                        u.userid()
+                            .email()
+                            .ok()
+                            .flatten()
+                            .is_some_and(|x| x.to_lowercase().contains(&m.to_lowercase()))
+                    })
+                    .then_some(None),
+                Query::Exact(s) => e
+                    .cert
+                    .userids()
+                    .any(|u| u.userid().value() == s.as_bytes())
+                    .then_some(None),
+                Query::Substring(s) => {
+                    let needle = s.to_lowercase();
+                    e.cert
+                        .userids()
+                        .any(|u| {
+                            String::from_utf8_lossy(u.userid().value())
+                                .to_lowercase()
+                                .contains(&needle)
+                        })
+                        .then_some(None)
+                }
+            };
+            if let Some(exact) = hit {
+                out.push((i, exact));
+            }
+        }
+        out
+    }
+
+    /// The encryption subkey GnuPG would pick: the newest valid, alive, unrevoked
+    /// encryption-capable key, or exactly `exact` when the recipient ended in `!`.
+    fn pick_subkey(&self, idx: usize, exact: Option<&Fingerprint>) -> Option<PublicKey> {
+        let vc = self.certs[idx].cert.with_policy(&self.policy, None).ok()?;
+        vc.alive().ok()?;
+        if matches!(
+            vc.revocation_status(),
+            openpgp::types::RevocationStatus::Revoked(_)
+        ) {
+            return None;
+        }
+        vc.keys()
+            .supported()
+            .alive()
+            .revoked(false)
+            .key_flags(
+                KeyFlags::empty()
+                    .set_storage_encryption()
+                    .set_transport_encryption(),
+            )
+            .filter(|ka| exact.is_none_or(|fp| ka.key().fingerprint() == *fp))
+            .max_by_key(|ka| ka.key().creation_time())
+            .map(|ka| ka.key().clone().role_into_unspecified())
+    }
+
+    fn find_cert_by_id(&self, id: &KeyID) -> Option<usize> {
+        self.by_key_id.get(id).and_then(|v| v.first().copied())
+    }
+
+    fn decrypt_inner(&self, message: &[u8]) -> Result<Plaintext> {
+        let info = self.inspect(message)?;
+        match info.container {
+            Container::Ocb => return Err(Error::OcbMessage),
+            Container::Unprotected => return Err(Error::NoIntegrity),
+            Container::SeipdV1 | Container::SeipdV2 => {}
+        }
+        let helper = Helper {
+            store: self,
+            failure: None,
+            decrypted: false,
+        };
+        let mut decryptor = match DecryptorBuilder::from_bytes(message)
+            .and_then(|b| b.with_policy(&self.policy, None, helper))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                return Err(match e.downcast::<Error>() {
+                    Ok(ours) => ours,
+                    Err(e) => Error::Malformed(e.to_string()),
+                })
+            }
+        };
+        let mut out = Zeroizing::new(Vec::new());
+        decryptor
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed(e.to_string()))?;
+        if !decryptor.helper_ref().decrypted {
+            return Err(Error::NotEncrypted);
+        }
+        Ok(out)
+    }
+
+    fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
+        let recipients = pkesks
+            .iter()
+            .map(|p| match p.recipient() {
+                Some(h) => self.describe_key(&key_id(&KeyID::from(&h))),
+                None => "an anonymous recipient".to_string(),
+            })
+            .collect();
+        Error::NoSecretKey {
+            recipients,
+            available: self.secret_key_descriptions(),
+        }
+    }
+
+    fn unlocked(&self, slot: &SecretSlot) -> Result<Key<SecretParts, UnspecifiedRole>> {
+        if let Some(k) = slot.unlocked.get() {
+            return Ok(k.clone());
+        }
+        if !slot.key.secret().is_encrypted() {
+            return Ok(slot.unlocked.get_or_init(|| slot.key.clone()).clone());
+        }
+        let _guard = self.prompt_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = slot.unlocked.get() {
+            return Ok(k.clone());
+        }
+        let desc = self.describe_key(&key_id(&slot.key.keyid()));
+        let pass = self.prompt.passphrase(&desc)?;
+        let key = slot
+            .key
+            .clone()
+            .decrypt_secret(&Password::from(pass.as_str()))
+            .map_err(|_| Error::BadPassphrase(desc))?;
+        Ok(slot.unlocked.get_or_init(|| key).clone())
+    }
+}
+
+enum Query {
+    /// Hex fingerprint; `true` when `!` asks for exactly that (sub)key.
+    Fingerprint(String, bool),
+    /// Hex key id (16 or 8 digits); `true` when `!` asks for exactly that (sub)key.
+    KeyId(String, bool),
+    MailExact(String),
+    MailSub(String),
+    Exact(String),
+    Substring(String),
+}
+
+/// Classifies a recipient string as GnuPG's `classify_user_id` does.
+fn classify(recipient: &str) -> Query {
+    let s = recipient.trim();
+    if let Some(rest) = s.strip_prefix('<') {
+        return Query::MailExact(rest.trim_end_matches('>').to_string());
+    }
+    if let Some(rest) = s.strip_prefix('@') {
+        return Query::MailSub(rest.to_string());
+    }
+    if let Some(rest) = s.strip_prefix('=') {
+        return Query::Exact(rest.to_string());
+    }
+    if let Some(rest) = s.strip_prefix('*') {
+        return Query::Substring(rest.to_string());
+    }
+    let (body, exact) = match s.strip_suffix('!') {
+        Some(b) => (b, true),
+        None => (s, false),
+    };
+    let body = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))
+        .unwrap_or(body);
+    let compact: String = body.chars().filter(|c| *c != ' ').collect();
+    if !compact.is_empty() && compact.chars().all(|c| c.is_ascii_hexdigit()) {
+        let hex = compact.to_ascii_uppercase();
+        match hex.len() {
+            40 | 64 => return Query::Fingerprint(hex, exact),
+            16 | 8 if !body.contains(' ') => return Query::KeyId(hex, exact),
+            _ => {}
+        }
+    }
+    Query::Substring(s.to_string())
+}
+
+fn key_id(id: &KeyID) -> KeyId {
+    let mut out = [0u8; 8];
+    let bytes = id.as_bytes();
+    if bytes.len() == 8 {
+        out.copy_from_slice(bytes);
+    }
+    KeyId(out)
+}
+
+fn to_sequoia_id(id: &KeyId) -> KeyID {
+    KeyID::from_bytes(&id.0)
+}
+
+fn is_encryption_capable(cert: &Cert, key: &Key<SecretParts, UnspecifiedRole>) -> bool {
+    let policy = StandardPolicy::new();
+    // Decryption never filters by expiry or revocation (old data must stay readable), only
+    // by what the key is for; without a valid binding, assume it may be used.
+    cert.keys()
+        .with_policy(&policy, None)
+        .find(|ka| ka.key().fingerprint() == key.fingerprint())
+        .map(|ka| ka.for_storage_encryption() || ka.for_transport_encryption())
+        .unwrap_or(true)
+}
+
+struct Helper<'a> {
+    store: &'a Keystore,
+    failure: Option<Error>,
+    decrypted: bool,
+}
+
+impl VerificationHelper for Helper<'_> {
+    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(Vec::new())
+    }
+
+    fn check(&mut self, _structure: MessageStructure) -> openpgp::Result<()> {
+        // Signatures inside values are not part of the eyaml format; they are ignored.
+        Ok(())
+    }
+}
+
+impl DecryptionHelper for Helper<'_> {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
+        let store = self.store;
+        // First the keys held in process (fast), then the providers (gpg-agent).
+        for pkesk in pkesks {
+            let candidates: Vec<usize> = match pkesk.recipient() {
+                Some(h) => store
+                    .secret_by_id
+                    .get(&KeyID::from(&h))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => (0..store.secrets.len()).collect(),
+            };
+            for s in candidates {
+                let slot = &store.secrets[s];
+                let key = match store.unlocked(slot) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        self.failure.get_or_insert(e);
+                        continue;
+                    }
+                };
+                let Ok(mut pair) = key.into_keypair() else {
+                    continue;
+                };
+                if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
+                    if decrypt(algo, &sk) {
+                        self.decrypted = true;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        for pkesk in pkesks {
+            let public: Vec<PublicKey> = match pkesk.recipient() {
+                Some(h) => {
+                    let id = KeyID::from(&h);
+                    store
+                        .by_key_id
+                        .get(&id)
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|&c| {
+                            store.certs[c]
+                                .cert
+                                .keys()
+                                .filter(|ka| ka.key().keyid() == id)
+                                .map(|ka| ka.key().clone().role_into_unspecified())
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            for key in &public {
+                for p in &store.providers {
+                    if !p.has_key(key) {
+                        continue;
+                    }
+                    match p.decrypt(key, pkesk, sym_algo) {
+                        Ok((algo, sk)) => {
+                            if decrypt(algo, &sk) {
+                                self.decrypted = true;
+                                return Ok(None);
+                            }
+                        }
+                        Err(e) => {
+                            self.failure.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        let err = self
+            .failure
+            .take()
+            .unwrap_or_else(|| store.no_secret_key(pkesks));
+        Err(err.into())
+    }
+}
+
+impl Backend for Keystore {
+    fn resolve(&self, recipient: &str) -> Result<EncryptionKey> {
+        let query = classify(recipient);
+        let matches = self.matching_certs(&query);
+        if matches.is_empty() {
+            return Err(Error::NoKey(recipient.to_string()));
+        }
+        let usable: Vec<(usize, PublicKey)> = matches
+            .iter()
+            .filter_map(|(i, exact)| self.pick_subkey(*i, exact.as_ref()).map(|k| (*i, k)))
+            .collect();
+        let (idx, key) = match usable.len() {
+            0 => {
+                return Err(Error::NoEncryptionSubkey {
+                    recipient: recipient.to_string(),
+                    key: self.cert_info(matches[0].0).to_string(),
+                })
+            }
+            1 => usable.into_iter().next().expect("one"),
+            _ => {
+                return Err(Error::AmbiguousRecipient {
+                    recipient: recipient.to_string(),
+                    candidates: usable
+                        .iter()
+                        .map(|(i, _)| self.cert_info(*i).to_string())
+                        .collect(),
+                })
+            }
+        };
+        let cert = self.cert_info(idx);
+        if let KeyOrigin::GnupgHome(_) = cert.origin {
+            let fp = self.certs[idx].cert.fingerprint();
+            if !self.always_trust && !self.validity.get(&fp).copied().unwrap_or(false) {
+                return Err(Error::Untrusted {
+                    short_id: cert.key_id.short(),
+                    email: cert.email.clone().unwrap_or_default(),
+                });
+            }
+        }
+        Ok(EncryptionKey {
+            recipient: recipient.to_string(),
+            subkey_fingerprint: key.fingerprint().to_hex(),
+            subkey_id: key_id(&key.keyid()),
+            cert,
+        })
+    }
+
+    fn encrypt(&self, recipients: &[EncryptionKey], plaintext: &[u8]) -> Result<Vec<u8>> {
+        if recipients.is_empty() {
+            return Err(Error::NoRecipients);
+        }
+        let mut keys: Vec<PublicKey> = Vec::with_capacity(recipients.len());
+        for r in recipients {
+            let fp: Fingerprint = r
+                .subkey_fingerprint
+                .parse()
+                .map_err(|e: anyhow::Error| Error::OpenPgp(e.to_string()))?;
+            let key = self
+                .by_key_id
+                .get(&KeyID::from(&fp))
+                .into_iter()
+                .flatten()
+                .find_map(|&c| {
+                    self.certs[c]
+                        .cert
+                        .keys()
+                        .find(|ka| ka.key().fingerprint() == fp)
+                })
+                .map(|ka| ka.key().clone().role_into_unspecified())
+                .ok_or_else(|| Error::NoKey(r.recipient.clone()))?;
+            keys.push(key);
+        }
+        // GnuPG 2.2 reads neither PKESK v6 nor SEIPD v2: announce SEIPD v1 only, so Sequoia
+        // writes what GnuPG 2.2 writes, whatever the certificates advertise.
+        let recipients: Vec<Recipient> = keys
+            .iter()
+            .map(|k| Recipient::new(Features::empty().set_seipdv1(), k.key_handle(), k))
+            .collect();
+        let mut sink = Vec::with_capacity(plaintext.len() + 256 * recipients.len() + 64);
+        let op = || -> openpgp::Result<()> {
+            let message = Message::new(&mut sink);
+            let message = Encryptor::for_recipients(message, recipients)
+                .symmetric_algo(SymmetricAlgorithm::AES256)
+                .build()?;
+            let mut w = LiteralWriter::new(message).build()?;
+            w.write_all(plaintext)?;
+            w.finalize()?;
+            Ok(())
+        };
+        op().map_err(|e| Error::OpenPgp(format!("encryption failed: {e}")))?;
+        Ok(sink)
+    }
+
+    fn decrypt(&self, message: &[u8]) -> Result<Plaintext> {
+        self.decrypt_inner(message)
+    }
+
+    fn inspect(&self, message: &[u8]) -> Result<MessageInfo> {
+        inspect(message)
+    }
+
+    fn describe(&self, id: &KeyId) -> Option<CertInfo> {
+        self.find_cert_by_id(&to_sequoia_id(id))
+            .map(|i| self.cert_info(i))
+    }
+}
+
+/// Reads the packet structure of a message without decrypting it.
+pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
+    let mut ppr =
+        PacketParser::from_bytes(message).map_err(|e| Error::NotOpenPgp(e.to_string()))?;
+    let mut pkesks = Vec::new();
+    let mut skesks = 0;
+    let mut first = true;
+    while let PacketParserResult::Some(pp) = ppr {
+        let container = match &pp.packet {
+            Packet::PKESK(p) => {
+                pkesks.push(Pkesk {
+                    key_id: p
+                        .recipient()
+                        .map(|h| key_id(&KeyID::from(&h)))
+                        .filter(|k| *k != KeyId::WILDCARD),
+                    version: p.version(),
+                    algo: p.pk_algo().into(),
+                });
+                None
+            }
+            Packet::SKESK(_) => {
+                skesks += 1;
+                None
+            }
+            Packet::Marker(_) => None,
+            Packet::SEIP(s) => Some(if s.version() == 1 {
+                Container::SeipdV1
+            } else {
+                Container::SeipdV2
+            }),
+            p if p.tag() == Tag::AED => Some(Container::Ocb),
+            p if p.tag() == Tag::SED => Some(Container::Unprotected),
+            Packet::Unknown(u) if first => {
+                return Err(Error::NotOpenPgp(format!("unexpected {} packet", u.tag())))
+            }
+            _ => return Err(Error::NotEncrypted),
+        };
+        if let Some(container) = container {
+            if pkesks.is_empty() && skesks == 0 {
+                return Err(Error::Malformed(
+                    "encrypted data without any session key packet".into(),
+                ));
+            }
+            return Ok(MessageInfo {
+                pkesks,
+                skesks,
+                container,
+            });
+        }
+        first = false;
+        ppr = match pp.next() {
+            Ok((_, next)) => next,
+            Err(e) => return Err(Error::Malformed(e.to_string())),
+        };
+    }
+    if first {
+        Err(Error::NotOpenPgp("no OpenPGP packets".into()))
+    } else {
+        Err(Error::Malformed(
+            "the message ends before its encrypted data".into(),
+        ))
+    }
+}
