@@ -447,7 +447,10 @@ impl Keystore {
             failure: None,
             decrypted: false,
         };
+        // Signatures are not verified, so nothing needs to be held back: a small buffer avoids
+        // zeroing Sequoia's 25 MiB default for every value (most of the time of a decryption).
         let mut decryptor = match DecryptorBuilder::from_bytes(message)
+            .map(|b| b.buffer_size(message.len().max(4096)))
             .and_then(|b| b.with_policy(&self.policy, None, helper))
         {
             Ok(d) => d,
@@ -787,8 +790,13 @@ impl Backend for Keystore {
 
 /// Reads the packet structure of a message without decrypting it.
 pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
-    let mut ppr =
-        PacketParser::from_bytes(message).map_err(|e| Error::NotOpenPgp(e.to_string()))?;
+    let mut ppr = PacketParser::from_bytes(message).map_err(|e| {
+        if starts_like_openpgp(message) {
+            Error::Malformed(e.to_string())
+        } else {
+            Error::NotOpenPgp(e.to_string())
+        }
+    })?;
     let mut pkesks = Vec::new();
     let mut skesks = 0;
     let mut first = true;
@@ -847,4 +855,22 @@ pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
             "the message ends before its encrypted data".into(),
         ))
     }
+}
+
+/// Whether data begins like an OpenPGP message (armour, or a packet header whose tag is one a
+/// message starts with), so that a parse failure means "truncated" rather than "not OpenPGP".
+fn starts_like_openpgp(data: &[u8]) -> bool {
+    if data.starts_with(b"-----BEGIN PGP") {
+        return true;
+    }
+    let Some(&b) = data.first() else { return false };
+    if b & 0x80 == 0 {
+        return false;
+    }
+    let tag = if b & 0x40 != 0 {
+        b & 0x3f
+    } else {
+        (b >> 2) & 0x0f
+    };
+    matches!(tag, 1 | 3 | 8 | 9 | 10 | 11 | 18 | 20)
 }
