@@ -436,39 +436,39 @@ impl Keystore {
     }
 
     fn decrypt_inner(&self, message: &[u8]) -> Result<Plaintext> {
-        let info = self.inspect(message)?;
-        match info.container {
-            Container::Ocb => return Err(Error::OcbMessage),
-            Container::Unprotected => return Err(Error::NoIntegrity),
-            Container::SeipdV1 | Container::SeipdV2 => {}
-        }
         let helper = Helper {
             store: self,
             failure: None,
             decrypted: false,
         };
-        // Signatures are not verified, so nothing needs to be held back: a small buffer avoids
-        // zeroing Sequoia's 25 MiB default for every value (most of the time of a decryption).
-        let mut decryptor = match DecryptorBuilder::from_bytes(message)
-            .map(|b| b.buffer_size(message.len().max(4096)))
+        let attempt = DecryptorBuilder::from_bytes(message)
             .and_then(|b| b.with_policy(&self.policy, None, helper))
-        {
-            Ok(d) => d,
-            Err(e) => {
-                return Err(match e.downcast::<Error>() {
-                    Ok(ours) => ours,
-                    Err(e) => Error::Malformed(e.to_string()),
-                })
-            }
-        };
-        let mut out = Zeroizing::new(Vec::new());
-        decryptor
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Malformed(e.to_string()))?;
-        if !decryptor.helper_ref().decrypted {
-            return Err(Error::NotEncrypted);
-        }
-        Ok(out)
+            .map_err(|e| match e.downcast::<Error>() {
+                Ok(ours) => ours,
+                Err(e) => Error::Malformed(e.to_string()),
+            })
+            .and_then(|mut decryptor| {
+                let mut out = Zeroizing::new(Vec::new());
+                decryptor
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::Malformed(e.to_string()))?;
+                if decryptor.helper_ref().decrypted {
+                    Ok(out)
+                } else {
+                    Err(Error::NotEncrypted)
+                }
+            });
+        // The structure is only read when something went wrong (it costs a second parse), to
+        // say precisely why: not OpenPGP, truncated, not encrypted, no MDC, or GnuPG's OCB.
+        attempt.map_err(|err| match (&err, self.inspect(message)) {
+            (Error::NoSecretKey { .. } | Error::BadPassphrase(_) | Error::NoTerminal(_), _) => err,
+            (_, Err(structural)) => structural,
+            (_, Ok(info)) => match info.container {
+                Container::Ocb => Error::OcbMessage,
+                Container::Unprotected => Error::NoIntegrity,
+                Container::SeipdV1 | Container::SeipdV2 => err,
+            },
+        })
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
