@@ -426,9 +426,8 @@ impl<'a> Checker<'a> {
                                 line,
                                 column,
                                 format!(
-                                    "key {} of recipient `{name}` expires on {} (within {} days): \
-                                     extend it or replace it",
-                                    k.cert.fingerprint,
+                                    "{} expires on {} (within {} days): extend it or replace it",
+                                    who(&name, &k.cert.fingerprint),
                                     date(exp),
                                     self.config.expiry_warning.as_secs() / 86400
                                 ),
@@ -464,9 +463,9 @@ impl<'a> Checker<'a> {
                                 line,
                                 column,
                                 format!(
-                                    "key {} of recipient `{name}` {what}: new values cannot be \
-                                     encrypted to it; remove it from the file or renew the key",
-                                    s.fingerprint
+                                    "{} {what}: new values cannot be encrypted to it; remove it \
+                                     from the file or renew the key",
+                                    who(&name, &s.fingerprint)
                                 ),
                             ));
                             out.ignored.extend(s.key_ids);
@@ -636,7 +635,13 @@ impl<'a> Checker<'a> {
                     "not encrypted to {}",
                     added
                         .iter()
-                        .map(|k| format!("{} ({})", k.subkey_id, k.recipient))
+                        .map(|k| {
+                            format!(
+                                "{} ({})",
+                                k.subkey_id,
+                                k.cert.user_id.as_deref().unwrap_or(&k.recipient)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -932,6 +937,20 @@ impl FileFindings<'_> {
             message,
             key,
         });
+    }
+}
+
+/// `key FPR of recipient `name`` (just the key when the recipient is its fingerprint).
+fn who(name: &str, fingerprint: &str) -> String {
+    let compact: String = name
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| *c != ' ' && *c != '!')
+        .collect();
+    if compact.eq_ignore_ascii_case(fingerprint) {
+        format!("recipient key {fingerprint}")
+    } else {
+        format!("key {fingerprint} of recipient `{name}`")
     }
 }
 
