@@ -59,7 +59,14 @@ fn planted_run(env: &Env, extra: &[&str]) -> Output {
 
 /// (path, line, column, severity, rule) of every finding the planted tree must produce.
 const EXPECTED: &[(&str, usize, usize, &str, &str)] = &[
-    ("hieradata/common/broken-yaml.eyaml", 3, 14, "error", "yaml"),
+    ("hieradata/common/broken-yaml.eyaml", 3, 23, "error", "yaml"),
+    (
+        "hieradata/common/broken-yaml.eyaml",
+        3,
+        25,
+        "error",
+        "plaintext-secret",
+    ),
     ("hieradata/common/broken.eyaml", 2, 18, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 3, 19, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 4, 21, "error", "bad-enc"),
@@ -212,7 +219,7 @@ fn planted_tree_human_exact() {
     let expected = std::fs::read_to_string(fixtures().join("check/expected.txt")).unwrap();
     assert_eq!(text, expected);
     assert!(
-        stderr(&out).contains("checked 8 file(s): 21 error(s), 5 warning(s)"),
+        stderr(&out).contains("checked 8 file(s): 22 error(s), 5 warning(s)"),
         "{}",
         stderr(&out)
     );
@@ -231,7 +238,7 @@ fn planted_tree_json_exact() {
     assert_eq!(got, want);
     assert_eq!(got["version"], 1);
     assert_eq!(got["files_checked"], 8);
-    assert_eq!(got["summary"]["errors"], 21);
+    assert_eq!(got["summary"]["errors"], 22);
     assert_eq!(got["summary"]["warnings"], 5);
     let findings = got["findings"].as_array().unwrap();
     let tuples: Vec<_> = findings
