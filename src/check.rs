@@ -1606,6 +1606,38 @@ b: >-
     }
 
     #[test]
+    fn inline_allow_by_rule() {
+        let text = "\
+a::password: x1 # eyaml-gpg: allow dec-marker
+a::token: x2 # eyaml-gpg: allow plaintext-secret,dec-marker
+a::secret: DEC::GPG[x3]! # eyaml-gpg: allow plaintext-secret
+";
+        let got: Vec<_> = run(text).into_iter().map(|(r, l, _)| (r, l)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("plaintext-secret".to_string(), 1),
+                ("dec-marker".to_string(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn config_file() {
+        let c = Config::from_yaml(
+            "secret_keys: [PIN]\nskip: [yaml]\nallow:\n  - {path: 'a/**', rule: bad-enc}\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap();
+        assert_eq!(c.secret_keys, vec!["pin"]);
+        assert!(!c.applies(Rule::Yaml));
+        assert_eq!(c.allow.len(), 1);
+        let e = Config::from_yaml("secret_key: [x]\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().starts_with("c.yaml:1:"), "{e}");
+        assert!(Config::from_yaml("skip: [nope]\n", Path::new("c.yaml")).is_err());
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(date(SystemTime::UNIX_EPOCH), "1970-01-01");
         assert_eq!(

@@ -700,6 +700,24 @@ fn staged_checks_the_index_not_the_work_tree() {
         "{}",
         stdout(&out)
     );
+    // An absolute path names the same index entry.
+    let top = stdout(&git_ok(&env, &repo, &["rev-parse", "--show-toplevel"]))
+        .trim()
+        .to_string();
+    let out = env
+        .cmd()
+        .current_dir(&repo)
+        .env("EYAML_GPG_KEYRING", key_env())
+        .args(["check", "--staged"])
+        .arg(Path::new(&top).join("common.eyaml"))
+        .output()
+        .unwrap();
+    assert_eq!(parse_human(&stdout(&out)).len(), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("common.eyaml:2:19: error[stale-recipients]"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

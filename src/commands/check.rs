@@ -421,7 +421,10 @@ fn staged_tree(paths: &[PathBuf], patterns: &[String]) -> Result<Tree> {
     let args: Vec<(String, bool)> = paths
         .iter()
         .map(|p| {
-            let repo = normalize(&format!("{prefix}{}", p.to_string_lossy()));
+            let repo = match p.strip_prefix(&top) {
+                Ok(rel) if p.is_absolute() => normalize(&rel.to_string_lossy()),
+                _ => normalize(&format!("{prefix}{}", p.to_string_lossy())),
+            };
             let is_file = index.contains_key(&repo);
             (repo, is_file)
         })
