@@ -1637,6 +1637,63 @@ a::secret: DEC::GPG[x3]! # eyaml-gpg: allow plaintext-secret
         assert!(Config::from_yaml("skip: [nope]\n", Path::new("c.yaml")).is_err());
     }
 
+    /// A value that still names an expired recipient's key is current when the recipients
+    /// file lists that (dead) recipient, stale when it no longer does.
+    #[test]
+    fn expired_recipients_keys_are_ignored() {
+        use base64::Engine as _;
+        let mut keys = Keystore::new();
+        for k in [
+            "fixtures/reference/keys/bob.pub.asc",
+            "fixtures/check/keys/carol-expired.pub.asc",
+        ] {
+            keys.load_path(Path::new(k)).unwrap();
+        }
+        let app1 =
+            std::fs::read_to_string("fixtures/reference/hieradata/development/app1/app1.eyaml")
+                .unwrap();
+        let b64 = app1
+            .lines()
+            .find_map(|l| l.strip_prefix("app1::db_password: ENC[GPG,"))
+            .unwrap()
+            .trim_end_matches(']');
+        let msg = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        // Bob's PKESK (old-format header, one-byte length), copied with Carol's subkey id.
+        assert_eq!(msg[0], 0x84);
+        let len = 2 + msg[1] as usize;
+        let mut fake = msg[..len].to_vec();
+        fake[3..11].copy_from_slice(&KeyId::from_hex("4338663791079808").unwrap().0);
+        fake.extend_from_slice(&msg);
+        let text = format!(
+            "v: ENC[GPG,{}]\n",
+            base64::engine::general_purpose::STANDARD.encode(&fake)
+        );
+        let config = Config::default();
+        let checker = Checker::new(&keys, &config);
+        let bob = "617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1";
+        let carol = "3D11F605312D77E940D159A0CB0B98F1B6EFE028";
+        let with_carol = checker.recipients(Path::new("r"), &format!("{bob}\n{carol}\n"), true);
+        assert_eq!(with_carol.findings.len(), 1, "{:?}", with_carol.findings);
+        assert!(with_carol.findings[0]
+            .message
+            .contains("expired on 2020-12-31"));
+        let got = checker.file(Path::new("t.eyaml"), &text, Some(&with_carol));
+        assert!(got.is_empty(), "{got:?}");
+        let bob_only = checker.recipients(Path::new("r"), &format!("{bob}\n"), true);
+        let got = checker.file(Path::new("t.eyaml"), &text, Some(&bob_only));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].rule, Rule::StaleRecipients);
+        assert!(
+            got[0].message.contains(
+                "still encrypted to 4338663791079808 (Carol Expired <carol@example.com>)"
+            ),
+            "{}",
+            got[0].message
+        );
+    }
+
     #[test]
     fn dates() {
         assert_eq!(date(SystemTime::UNIX_EPOCH), "1970-01-01");
