@@ -556,6 +556,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        self.unterminated_dec(&mut out, text, &lines, &covered);
         self.unrecognised_enc(
             &mut out,
             text,
@@ -678,6 +679,59 @@ impl<'a> Checker<'a> {
                 ),
                 key,
             );
+        }
+    }
+
+    /// `DEC::SCHEME[` or `DEC(n)::SCHEME[` with no closing `]!`: a plaintext the scanner cannot
+    /// see as a value (an edit cut short), still a secret in the file.
+    fn unterminated_dec(
+        &self,
+        out: &mut FileFindings<'_>,
+        text: &str,
+        lines: &Lines<'_>,
+        covered: &[(usize, usize)],
+    ) {
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(i) = text[from..].find("DEC").map(|i| i + from) {
+            from = i + 3;
+            if covered.iter().any(|&(a, b)| a <= i && i < b) {
+                continue;
+            }
+            let mut j = i + 3;
+            if bytes.get(j) == Some(&b'(') {
+                j += 1;
+                let digits = j;
+                while j < bytes.len() && bytes[j].is_ascii_digit() {
+                    j += 1;
+                }
+                if j == digits || bytes.get(j) != Some(&b')') {
+                    continue;
+                }
+                j += 1;
+            }
+            if !text[j..].starts_with("::") {
+                continue;
+            }
+            j += 2;
+            let scheme = j;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                j += 1;
+            }
+            if j == scheme || bytes.get(j) != Some(&b'[') {
+                continue;
+            }
+            let (line, column) = lines.position(i);
+            out.push(
+                Rule::DecMarker,
+                line,
+                column,
+                "an unterminated `DEC::…[` edit marker (no closing `]!`) holds a plaintext \
+                 secret; finish or remove it, then encrypt with `eyaml-gpg encrypt -e FILE`"
+                    .into(),
+                lines.key_at(i),
+            );
+            from = j;
         }
     }
 
@@ -1692,6 +1746,13 @@ a::secret: DEC::GPG[x3]! # eyaml-gpg: allow plaintext-secret
             "{}",
             got[0].message
         );
+    }
+
+    #[test]
+    fn unterminated_dec_marker() {
+        let got = run("a: DEC::GPG[one]!\nb: DEC(3)::GPG[cut short\nc: DECIDE::x[\n");
+        let ids: Vec<_> = got.iter().map(|(r, l, c)| (r.as_str(), *l, *c)).collect();
+        assert_eq!(ids, vec![("dec-marker", 1, 4), ("dec-marker", 2, 4)]);
     }
 
     #[test]
