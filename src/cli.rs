@@ -81,6 +81,18 @@ pub enum Command {
     )]
     Decrypt(DecryptArgs),
 
+    /// Check eyaml files for plaintext secrets, edit leftovers and stale recipients (public keys only)
+    #[command(
+        after_help = "Exit status: 0 clean, 1 findings at or above --fail-on, 2 usage or environment error.\n\nExamples:\n  eyaml-gpg check --gpg-keyring keys/ hieradata/\n  eyaml-gpg check --staged --format github\n  eyaml-gpg check --glob '*.yaml' --fail-on warning --format json ."
+    )]
+    Check(CheckArgs),
+
+    /// Print an eyaml file with the values the keys at hand can decrypt as DEC::GPG[…]! (for `git diff`)
+    #[command(
+        after_help = "Never fails a diff: values that cannot be decrypted stay ENC[…]. Set it up with\n  echo '*.eyaml diff=eyaml' >> .gitattributes\n  git config diff.eyaml.textconv 'eyaml-gpg textconv'\n\nExample:\n  eyaml-gpg textconv hieradata/common.eyaml"
+    )]
+    Textconv(TextconvArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -173,4 +185,72 @@ pub enum Generate {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `check` options.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Files or directories to check (directories are walked for `*.eyaml`)
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Also check files matching this glob when walking (`*.yaml`, `hieradata/**/*.yaml`;
+    /// repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub glob: Vec<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+
+    /// Exit 1 when a finding has this severity or a higher one
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+
+    /// Check what is staged in the git index instead of the work tree (for pre-commit hooks)
+    #[arg(long)]
+    pub staged: bool,
+
+    /// Warn about recipient keys expiring within DAYS days [default: 30]
+    #[arg(long, value_name = "DAYS")]
+    pub expiry_warning: Option<u64>,
+
+    /// Check configuration (default: the nearest .eyaml-gpg-check.yaml at or above the current
+    /// directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Do not apply this rule (a rule id such as `recipient-hygiene`; repeatable)
+    #[arg(long, value_name = "RULE")]
+    pub skip: Vec<String>,
+}
+
+/// `check --format` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// `file:line:col: severity[rule]: message`
+    Human,
+    /// One JSON document (schema in the README)
+    Json,
+    /// GitHub Actions workflow annotations
+    Github,
+}
+
+/// `check --fail-on` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    /// Any finding fails
+    Warning,
+    /// Errors fail, warnings do not
+    Error,
+    /// Never fail on findings
+    Never,
+}
+
+/// `textconv` options.
+#[derive(Args, Debug)]
+pub struct TextconvArgs {
+    /// The file git hands over
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }

@@ -142,6 +142,20 @@ impl MessageInfo {
     }
 }
 
+/// Lifetime facts of a certificate, for hygiene reports (read from public keys only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertStatus {
+    /// Primary key fingerprint, upper-case hex.
+    pub fingerprint: String,
+    /// Key ids of the primary key and every subkey (what PKESK packets may name).
+    pub key_ids: Vec<KeyId>,
+    /// When the certificate stops being usable for encryption: the earlier of the primary
+    /// key's expiry and the latest expiry of its encryption subkeys; `None` for never.
+    pub expires: Option<std::time::SystemTime>,
+    /// Whether the certificate (or every encryption subkey) is revoked.
+    pub revoked: bool,
+}
+
 /// A decrypted value; zeroed when dropped.
 pub type Plaintext = Zeroizing<Vec<u8>>;
 
@@ -161,4 +175,11 @@ pub trait Backend: Send + Sync {
 
     /// Describes the certificate owning key id `id` (primary or subkey), if known.
     fn describe(&self, id: &KeyId) -> Option<CertInfo>;
+
+    /// Expiry and revocation of every certificate `recipient` matches (GnuPG matching, usable
+    /// or not). The default knows nothing.
+    fn recipient_status(&self, recipient: &str) -> Vec<CertStatus> {
+        let _ = recipient;
+        Vec::new()
+    }
 }

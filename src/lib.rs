@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod crypto;
 pub mod error;
 pub mod eyaml;
@@ -27,5 +28,6 @@ pub mod pgp;
 pub mod recipients;
 pub mod stale;
 pub mod token;
+pub mod yaml;
 
 pub use error::{Error, Result};

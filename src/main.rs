@@ -34,6 +34,11 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
+        Command::Check(a) => match commands::check::run(&ctx, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())

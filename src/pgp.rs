@@ -25,7 +25,8 @@ use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
 use crate::crypto::{
-    Backend, CertInfo, Container, EncryptionKey, KeyId, KeyOrigin, MessageInfo, Pkesk, Plaintext,
+    Backend, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin, MessageInfo, Pkesk,
+    Plaintext,
 };
 use crate::error::{Error, Result};
 
@@ -431,6 +432,54 @@ impl Keystore {
             .map(|ka| ka.key().clone().role_into_unspecified())
     }
 
+    fn cert_status(&self, idx: usize) -> CertStatus {
+        let cert = &self.certs[idx].cert;
+        let key_ids = cert.keys().map(|ka| key_id(&ka.key().keyid())).collect();
+        let (expires, revoked) = match cert.with_policy(&self.policy, None) {
+            Ok(vc) => {
+                let cert_revoked = matches!(
+                    vc.revocation_status(),
+                    openpgp::types::RevocationStatus::Revoked(_)
+                );
+                let primary = vc.primary_key().key_expiration_time();
+                let flags = KeyFlags::empty()
+                    .set_storage_encryption()
+                    .set_transport_encryption();
+                let capable = vc.keys().key_flags(flags.clone()).count();
+                let subkeys: Vec<_> = vc
+                    .keys()
+                    .key_flags(flags)
+                    .filter(|ka| {
+                        !matches!(
+                            ka.revocation_status(),
+                            openpgp::types::RevocationStatus::Revoked(_)
+                        )
+                    })
+                    .map(|ka| ka.key_expiration_time())
+                    .collect();
+                // The latest subkey expiry (never, if any subkey never expires).
+                let sub = if subkeys.iter().any(Option::is_none) {
+                    None
+                } else {
+                    subkeys.iter().flatten().max().copied()
+                };
+                let expires = match (primary, sub) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (expires, cert_revoked || (capable > 0 && subkeys.is_empty()))
+            }
+            // No valid self-signature at all: unusable, as if revoked.
+            Err(_) => (None, true),
+        };
+        CertStatus {
+            fingerprint: cert.fingerprint().to_hex(),
+            key_ids,
+            expires,
+            revoked,
+        }
+    }
+
     fn find_cert_by_id(&self, id: &KeyID) -> Option<usize> {
         self.by_key_id.get(id).and_then(|v| v.first().copied())
     }
@@ -785,6 +834,13 @@ impl Backend for Keystore {
     fn describe(&self, id: &KeyId) -> Option<CertInfo> {
         self.find_cert_by_id(&to_sequoia_id(id))
             .map(|i| self.cert_info(i))
+    }
+
+    fn recipient_status(&self, recipient: &str) -> Vec<CertStatus> {
+        self.matching_certs(&classify(recipient))
+            .into_iter()
+            .map(|(i, _)| self.cert_status(i))
+            .collect()
     }
 }
 

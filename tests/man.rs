@@ -52,6 +52,7 @@ fn every_subcommand_help_has_an_example() {
         .lines()
         .skip(1)
         .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|s| s != "help")
         .collect();

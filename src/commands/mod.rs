@@ -1,8 +1,10 @@
 //! One module per subcommand; each maps arguments to library calls and results to output.
 
+pub mod check;
 pub mod decrypt;
 pub mod encrypt;
 pub mod generate;
+pub mod textconv;
 
 use std::io::Write;
 use std::path::Path;
