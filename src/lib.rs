@@ -23,9 +23,11 @@
 pub mod crypto;
 pub mod error;
 pub mod eyaml;
+pub mod fsutil;
 pub mod pgp;
 pub mod recipients;
 pub mod stale;
 pub mod token;
+pub mod yaml;
 
 pub use error::{Error, Result};
