@@ -194,7 +194,10 @@ mod tests {
         let link = dir.path().join("link.eyaml");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         write_atomic(&link, b"via link", None).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(&f).unwrap(), b"via link");
 
         let n = dir.path().join("new.eyaml");
@@ -202,7 +205,11 @@ mod tests {
         assert_eq!(fs::metadata(&n).unwrap().mode() & 0o7777, 0o600);
         write_atomic(&n, b"y", Some(0o644)).unwrap();
         assert_eq!(fs::metadata(&n).unwrap().mode() & 0o7777, 0o644);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names.len(), 3, "no temp file left: {names:?}");
     }
 

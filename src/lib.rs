@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
