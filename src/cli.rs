@@ -81,6 +81,12 @@ pub enum Command {
     )]
     Decrypt(DecryptArgs),
 
+    /// Edit an eyaml file: its values decrypted in an editor, what changed encrypted again
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg edit hieradata/common.eyaml\n  EDITOR='code --wait' eyaml-gpg edit --no-preamble hieradata/nodes/web1.eyaml"
+    )]
+    Edit(EditArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -149,6 +155,22 @@ pub struct DecryptArgs {
     /// Sources
     #[command(flatten)]
     pub source: Sources,
+}
+
+/// `edit` options.
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// Leave out the `# | ` help text at the top of the edit text
+    #[arg(long)]
+    pub no_preamble: bool,
+
+    /// Show values as ENC[...] instead of decrypting them (new DEC::GPG[...]! values are still
+    /// encrypted; no secret key needed)
+    #[arg(short = 'd', long)]
+    pub no_decrypt: bool,
+
+    /// The eyaml file (created if it does not exist yet)
+    pub file: PathBuf,
 }
 
 /// `generate` options.

@@ -1,6 +1,7 @@
 //! One module per subcommand; each maps arguments to library calls and results to output.
 
 pub mod decrypt;
+pub mod edit;
 pub mod encrypt;
 pub mod generate;
 
