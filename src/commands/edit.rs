@@ -26,8 +26,11 @@ use crate::common::Many;
 
 /// Directories holding plaintext that must be wiped before the process ends.
 static SECRET_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-/// The running editor's pid (0: none).
+/// The running editor's pid (0: none; [`STARTING`]: being started).
 static EDITOR_PID: AtomicU32 = AtomicU32::new(0);
+const STARTING: u32 = u32::MAX;
+/// Set when the editor died of SIGINT (a Ctrl-C meant for it).
+static EDITOR_INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Set once a signal handler has decided to end the process.
 static TERMINATING: AtomicBool = AtomicBool::new(false);
 
@@ -200,13 +203,29 @@ fn on_path(name: &str) -> Option<PathBuf> {
 /// Runs the editor on `file` and waits; the editor shares our terminal (and so gets the
 /// terminal's Ctrl-C itself).
 fn run_editor(editor: &[String], file: &Path) -> Result<()> {
-    let mut child = Command::new(&editor[0])
+    // Marked before the spawn: a Ctrl-C that reaches the editor as it starts must not end us.
+    EDITOR_PID.store(STARTING, Ordering::SeqCst);
+    let mut child = match Command::new(&editor[0])
         .args(&editor[1..])
         .arg(file)
         .spawn()
-        .with_context(|| format!("cannot run the editor {:?}", editor[0]))?;
+    {
+        Ok(c) => c,
+        Err(e) => {
+            EDITOR_PID.store(0, Ordering::SeqCst);
+            return Err(anyhow!("cannot run the editor {:?}: {e}", editor[0]));
+        }
+    };
     EDITOR_PID.store(child.id(), Ordering::SeqCst);
     let status = child.wait();
+    if status
+        .as_ref()
+        .is_ok_and(|s| s.signal() == Some(signal_hook::consts::SIGINT))
+    {
+        // Our copy of that Ctrl-C may still be queued for the signal thread: it was the
+        // editor's, and the abort below cleans up.
+        EDITOR_INTERRUPTED.store(true, Ordering::SeqCst);
+    }
     EDITOR_PID.store(0, Ordering::SeqCst);
     if TERMINATING.load(Ordering::SeqCst) {
         // A signal handler is wiping the edit text and ending the process.
@@ -376,12 +395,14 @@ fn install_handlers() -> Result<()> {
                 std::thread::spawn(move || {
                     for sig in signals.forever() {
                         let editor = EDITOR_PID.load(Ordering::SeqCst);
-                        if sig == SIGINT && editor != 0 {
+                        if sig == SIGINT
+                            && (editor != 0 || EDITOR_INTERRUPTED.load(Ordering::SeqCst))
+                        {
                             // The editor got the terminal's Ctrl-C too; it decides.
                             continue;
                         }
                         TERMINATING.store(true, Ordering::SeqCst);
-                        if editor != 0 {
+                        if editor != 0 && editor != STARTING {
                             let _ = Command::new("kill")
                                 .args(["-TERM", &editor.to_string()])
                                 .status();
