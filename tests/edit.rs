@@ -23,6 +23,7 @@ n=$(cat "$EYAML_COUNT" 2>/dev/null || echo 0); n=$((n+1))
 [ -n "$EYAML_SED" ] && sed -i "$EYAML_SED" "$f"
 [ -n "$EYAML_SED_2" ] && [ "$n" = 2 ] && sed -i "$EYAML_SED_2" "$f"
 [ -n "$EYAML_APPEND" ] && printf '%s' "$EYAML_APPEND" >> "$f"
+[ -n "$EYAML_MOVE" ] && mv "$f" "$f.moved"
 [ -n "$EYAML_TOUCH" ] && printf '# changed elsewhere\n' >> "$EYAML_TOUCH"
 if [ -n "$EYAML_READY" ]; then echo $$ > "$EYAML_READY.tmp"; mv "$EYAML_READY.tmp" "$EYAML_READY"; exec sleep 20; fi
 exit ${EYAML_EDITOR_RC:-0}
@@ -980,4 +981,72 @@ fn vim_in_tmux() {
         .decrypt(&file)
         .contains("app1::db_password: DEC::GPG[typed-in-vim]!"));
     e.assert_no_temp_left();
+}
+
+#[test]
+fn editor_moves_the_file_away() {
+    fails(
+        &[("EYAML_MOVE", "1"), ("EYAML_SED", "s/alpha/CHANGED/")],
+        &bob(),
+        "cannot read the edited text back from",
+    );
+}
+
+#[test]
+fn edit_text_never_goes_into_the_repository() {
+    let e = Edit::new();
+    e.t_file();
+    std::fs::create_dir_all(e.env.join(".git")).unwrap();
+    let stat_log = e.env.join("log");
+    // XDG_RUNTIME_DIR and TMPDIR both point into the work tree: the next candidate is used.
+    let out = e.edit(&[("EYAML_LOG", stat_log.to_str().unwrap())], &["t.eyaml"], &bob());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let logged = std::fs::read_to_string(&stat_log).unwrap();
+    let file = logged.trim().strip_prefix("editor called with: ").unwrap();
+    assert!(!Path::new(file).starts_with(e.env.path()), "{file}");
+    assert!(!Path::new(file).exists(), "{file} removed");
+    e.assert_no_temp_left();
+}
+
+/// SIGKILL at many moments (decrypting, editing, encrypting, writing): the file is always
+/// either the old one or the complete new one.
+#[test]
+fn sigkill_at_any_moment_leaves_old_or_new() {
+    let e = Edit::new();
+    let t = e.t_file();
+    let before = read(&t);
+    let (mut old, mut new) = (0, 0);
+    for i in 0..24u64 {
+        std::fs::write(&t, &before).unwrap();
+        let mut child = e
+            .cmd(&[("EYAML_SED", "s/alpha/CHANGED/")])
+            .args(bob())
+            .args(["edit", "t.eyaml"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(i * 4));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = read(&t);
+        if now == before {
+            old += 1;
+        } else {
+            assert_eq!(e.decrypt(&t), T_DEC.replace("alpha", "CHANGED"));
+            new += 1;
+        }
+        // A kill between creating and renaming the temp file can leave it: ciphertext only.
+        for entry in std::fs::read_dir(e.env.path()).unwrap().flatten() {
+            let p = entry.path();
+            if p.to_string_lossy().ends_with(".part") {
+                assert!(!String::from_utf8_lossy(&read(&p)).contains("CHANGED"));
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        for d in std::fs::read_dir(e.env.join("run")).unwrap().flatten() {
+            std::fs::remove_dir_all(d.path()).unwrap();
+        }
+    }
+    eprintln!("{old} killed before the write, {new} after");
+    assert!(old > 0, "some kills before the write ({old} old, {new} new)");
 }
