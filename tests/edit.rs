@@ -999,7 +999,11 @@ fn edit_text_never_goes_into_the_repository() {
     std::fs::create_dir_all(e.env.join(".git")).unwrap();
     let stat_log = e.env.join("log");
     // XDG_RUNTIME_DIR and TMPDIR both point into the work tree: the next candidate is used.
-    let out = e.edit(&[("EYAML_LOG", stat_log.to_str().unwrap())], &["t.eyaml"], &bob());
+    let out = e.edit(
+        &[("EYAML_LOG", stat_log.to_str().unwrap())],
+        &["t.eyaml"],
+        &bob(),
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let logged = std::fs::read_to_string(&stat_log).unwrap();
     let file = logged.trim().strip_prefix("editor called with: ").unwrap();
@@ -1048,5 +1052,8 @@ fn sigkill_at_any_moment_leaves_old_or_new() {
         }
     }
     eprintln!("{old} killed before the write, {new} after");
-    assert!(old > 0, "some kills before the write ({old} old, {new} new)");
+    assert!(
+        old > 0,
+        "some kills before the write ({old} old, {new} new)"
+    );
 }
