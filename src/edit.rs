@@ -13,9 +13,15 @@
 //! let original = std::fs::read_to_string(path)?;
 //! let session = Session::new(&keys, &original, path, &Method::default(), Options::default());
 //! assert!(session.editor_text().contains("DEC(1)::GPG[dev-db-pass]!"));
-//! let edited = session.editor_text().replace("plain", "plain");
-//! let outcome = session.finish(&keys, &edited, || unreachable!("nothing to encrypt"));
-//! assert!(matches!(outcome, Ok(Outcome::Unchanged)));
+//! // What the editor hands back: one secret changed.
+//! let edited = session.editor_text().replace("[dev-db-pass]!", "[new-pass]!");
+//! let recipients = || eyaml_gpg::eyaml::resolve_all(&keys, &["bob@example.com".into()]);
+//! let Ok(Outcome::Changed(changed)) = session.finish(&keys, &edited, recipients) else {
+//!     panic!("a change")
+//! };
+//! assert_eq!((changed.encrypted, changed.kept), (1, 3));
+//! // Unchanged values keep their ciphertext byte for byte.
+//! assert!(changed.text.ends_with(&original[original.find("  debug: true").unwrap()..]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
