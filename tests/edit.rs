@@ -23,6 +23,7 @@ n=$(cat "$EYAML_COUNT" 2>/dev/null || echo 0); n=$((n+1))
 [ -n "$EYAML_SED" ] && sed -i "$EYAML_SED" "$f"
 [ -n "$EYAML_SED_2" ] && [ "$n" = 2 ] && sed -i "$EYAML_SED_2" "$f"
 [ -n "$EYAML_APPEND" ] && printf '%s' "$EYAML_APPEND" >> "$f"
+[ -n "$EYAML_PPID" ] && echo $PPID > "$EYAML_PPID"
 [ -n "$EYAML_MOVE" ] && mv "$f" "$f.moved"
 [ -n "$EYAML_TOUCH" ] && printf '# changed elsewhere\n' >> "$EYAML_TOUCH"
 if [ -n "$EYAML_READY" ]; then echo $$ > "$EYAML_READY.tmp"; mv "$EYAML_READY.tmp" "$EYAML_READY"; exec sleep 20; fi
@@ -713,11 +714,18 @@ fn invalid_yaml_without_terminal_fails() {
     );
 }
 
-#[test]
-fn invalid_yaml_then_fixed_on_retry() {
-    let e = Edit::new();
-    let t = e.t_file();
-    let count = e.env.join("count");
+/// Runs `edit t.eyaml` on a pseudo-terminal (`script`), typing `answer` at the prompt.
+fn edit_on_a_terminal(e: &Edit, vars: &[(&str, &str)], answer: &str) -> (Option<i32>, String) {
+    edit_on_a_terminal_then(e, vars, answer, || ())
+}
+
+/// Like [`edit_on_a_terminal`], running `meanwhile` before the terminal's input ends.
+fn edit_on_a_terminal_then(
+    e: &Edit,
+    vars: &[(&str, &str)],
+    answer: &str,
+    meanwhile: impl FnOnce(),
+) -> (Option<i32>, String) {
     let bin = env!("CARGO_BIN_EXE_eyaml-gpg");
     let keys = bob().join(" ");
     let mut child = Command::new("script")
@@ -730,21 +738,37 @@ fn invalid_yaml_then_fixed_on_retry() {
         .env("XDG_RUNTIME_DIR", e.env.join("run"))
         .env("TMPDIR", e.env.join("tmp"))
         .env("EDITOR", e.ed())
-        .env("EYAML_COUNT", &count)
-        .env("EYAML_SED", "s/^plain: value$/plain: [x/")
-        .env("EYAML_SED_2", "s/^plain: \\[x$/plain: fixed/")
+        .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, b"y\n").unwrap();
+    std::io::Write::write_all(&mut stdin, answer.as_bytes()).unwrap();
+    meanwhile();
     // `script` ends only after its input does; the answer waits in the terminal's buffer.
     drop(stdin);
     let status = wait_timeout(&mut child, Duration::from_secs(20));
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    (status, out)
+}
+
+#[test]
+fn invalid_yaml_then_fixed_on_retry() {
+    let e = Edit::new();
+    let t = e.t_file();
+    let count = e.env.join("count");
+    let (status, out) = edit_on_a_terminal(
+        &e,
+        &[
+            ("EYAML_COUNT", count.to_str().unwrap()),
+            ("EYAML_SED", "s/^plain: value$/plain: [x/"),
+            ("EYAML_SED_2", "s/^plain: \\[x$/plain: fixed/"),
+        ],
+        "y\n",
+    );
     assert_eq!(status, Some(0), "{out}");
     // The parser notices the unclosed `[` on the next line.
     assert!(
@@ -754,6 +778,53 @@ fn invalid_yaml_then_fixed_on_retry() {
     assert!(out.contains("Return to the editor? [Y/n]"), "{out}");
     assert_eq!(std::fs::read_to_string(&count).unwrap(), "2\n");
     assert_eq!(e.decrypt(&t), T_DEC.replace("plain: value", "plain: fixed"));
+    e.assert_no_temp_left();
+}
+
+#[test]
+fn ctrl_c_at_the_prompt_removes_the_edit_text() {
+    let e = Edit::new();
+    let t = e.t_file();
+    let (before, i) = (read(&t), ino(&t));
+    let ppid = e.env.join("ppid");
+    let (status, out) = edit_on_a_terminal_then(
+        &e,
+        &[
+            ("EYAML_SED", "s/^plain: value$/plain: [x/"),
+            ("EYAML_PPID", ppid.to_str().unwrap()),
+        ],
+        "",
+        || {
+            wait_for(&ppid);
+            std::thread::sleep(Duration::from_millis(300));
+            kill("-INT", std::fs::read_to_string(&ppid).unwrap().trim());
+            std::thread::sleep(Duration::from_millis(300));
+        },
+    );
+    assert_eq!(status, Some(130), "{out}");
+    assert!(out.contains("interrupted by signal 2"), "{out}");
+    assert_untouched(&t, &before, i);
+    e.assert_no_temp_left();
+}
+
+#[test]
+fn encryption_failure_on_a_terminal_answered_no() {
+    let e = Edit::new();
+    let t = e.t_file();
+    e.env.write(
+        "hiera-eyaml-gpg.recipients",
+        "bob@example.com\nnobody@example.com\n",
+    );
+    let (before, i) = (read(&t), ino(&t));
+    let (status, out) = edit_on_a_terminal(&e, &[("EYAML_SED", "s/alpha/alpha2/")], "n\n");
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains("No key found on keyring for nobody@example.com"),
+        "{out}"
+    );
+    assert!(out.contains("Return to the editor? [Y/n]"), "{out}");
+    assert!(out.contains("t.eyaml left unchanged"), "{out}");
+    assert_untouched(&t, &before, i);
     e.assert_no_temp_left();
 }
 
