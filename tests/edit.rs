@@ -557,6 +557,25 @@ fn new_file() {
 }
 
 #[test]
+fn new_file_in_a_missing_directory_fails_before_the_editor() {
+    let e = Edit::new();
+    let log = e.env.join("log");
+    let out = e.edit(
+        &[("EYAML_LOG", log.to_str().unwrap())],
+        &["nodir/new.eyaml"],
+        &bob(),
+    );
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("nodir/new.eyaml: directory nodir does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!log.exists(), "no editor was started");
+    e.assert_no_temp_left();
+}
+
+#[test]
 fn existing_file_keeps_its_mode() {
     let e = Edit::new();
     let t = e.t_file();

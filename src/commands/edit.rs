@@ -42,6 +42,14 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
     let original = match &before {
         Some(bytes) => utf8(bytes.clone(), path)?,
         None => {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+                return Err(anyhow!(
+                    "{}: directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                ));
+            }
             ctx.ui.info(&format!(
                 "{} doesn't exist, editing new file",
                 path.display()
@@ -128,10 +136,17 @@ fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let conflict = dir.join(format!(
+        let stem = format!(
             "{name}.eyaml-gpg-conflict-{}",
             fsutil::timestamp(SystemTime::now())
-        ));
+        );
+        let conflict = (1..)
+            .map(|n| match n {
+                1 => dir.join(&stem),
+                n => dir.join(format!("{stem}-{n}")),
+            })
+            .find(|p| fs::symlink_metadata(p).is_err())
+            .expect("a free name");
         fsutil::write_atomic(
             &conflict,
             text.as_bytes(),
