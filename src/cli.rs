@@ -92,6 +92,11 @@ pub enum Command {
         after_help = "Never fails a diff: values that cannot be decrypted stay ENC[…]. Set it up with\n  echo '*.eyaml diff=eyaml' >> .gitattributes\n  git config diff.eyaml.textconv 'eyaml-gpg textconv'\n\nExample:\n  eyaml-gpg textconv hieradata/common.eyaml"
     )]
     Textconv(TextconvArgs),
+    /// Edit an eyaml file: its values decrypted in an editor, what changed encrypted again
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg edit hieradata/common.eyaml\n  EDITOR='code --wait' eyaml-gpg edit --no-preamble hieradata/nodes/web1.eyaml"
+    )]
+    Edit(EditArgs),
 
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
@@ -161,6 +166,22 @@ pub struct DecryptArgs {
     /// Sources
     #[command(flatten)]
     pub source: Sources,
+}
+
+/// `edit` options.
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// Leave out the `# | ` help text at the top of the edit text
+    #[arg(long)]
+    pub no_preamble: bool,
+
+    /// Show values as ENC[...] instead of decrypting them (new DEC::GPG[...]! values are still
+    /// encrypted; no secret key needed)
+    #[arg(short = 'd', long)]
+    pub no_decrypt: bool,
+
+    /// The eyaml file (created if it does not exist yet)
+    pub file: PathBuf,
 }
 
 /// `generate` options.

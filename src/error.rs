@@ -162,6 +162,18 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
+    /// Two edit-mode values carry the same `DEC(n)` id (the Ruby tool's message).
+    #[error("A duplicate DEC(ID) was found so I don't know how to proceed. This is probably because you copy and pasted a value - if you do this please delete the ID and parentheses")]
+    DuplicateDecId,
+    /// A `DEC(n)` id names no value that the edit session showed decrypted.
+    #[error("DEC({0}) does not name a value of this edit session (keep the ids eyaml-gpg edit wrote); to add a new value, write it without an id: DEC::GPG[...]!")]
+    UnknownDecId(u64),
+    /// A problem in the text an editor returned.
+    #[error("{0}")]
+    EditText(String),
+    /// The edited text is empty.
+    #[error("Edited file is blank")]
+    EditBlank,
     /// An OpenPGP operation failed for a reason not covered above.
     #[error("OpenPGP: {0}")]
     OpenPgp(String),

@@ -22,8 +22,10 @@
 
 pub mod check;
 pub mod crypto;
+pub mod edit;
 pub mod error;
 pub mod eyaml;
+pub mod fsutil;
 pub mod pgp;
 pub mod recipients;
 pub mod stale;

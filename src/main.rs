@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
+        Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())

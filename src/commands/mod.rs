@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod decrypt;
+pub mod edit;
 pub mod encrypt;
 pub mod generate;
 pub mod textconv;

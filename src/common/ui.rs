@@ -50,6 +50,13 @@ impl Ui {
         }
     }
 
+    /// An informational message (hidden by `-q`).
+    pub fn info(&self, msg: &str) {
+        if self.level >= 1 {
+            self.emit("\x1b[0m", msg);
+        }
+    }
+
     /// Shown with `-v`.
     pub fn debug(&self, msg: &str) {
         if self.level >= 2 {

@@ -1,0 +1,442 @@
+//! `edit`: the terminal side of an edit session (the session logic is `eyaml_gpg::edit`). The
+//! edit text lives in a fresh 0700 directory on a RAM-backed file system when there is one,
+//! and is overwritten and removed on every way out: normal return, error, panic, SIGINT,
+//! SIGTERM, SIGHUP.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::SystemTime;
+
+use anyhow::{anyhow, Context as _, Result};
+use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
+use eyaml_gpg::eyaml::Method;
+use eyaml_gpg::{fsutil, recipients};
+use zeroize::Zeroizing;
+
+use super::Context;
+use crate::cli::EditArgs;
+use crate::common::input::{read_bytes, utf8};
+use crate::common::Many;
+
+/// Directories holding plaintext that must be wiped before the process ends.
+static SECRET_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The running editor's pid (0: none; [`STARTING`]: being started).
+static EDITOR_PID: AtomicU32 = AtomicU32::new(0);
+const STARTING: u32 = u32::MAX;
+/// Set when the editor died of SIGINT (a Ctrl-C meant for it).
+static EDITOR_INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set once a signal handler has decided to end the process.
+static TERMINATING: AtomicBool = AtomicBool::new(false);
+
+/// Runs `edit`.
+pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
+    let path = args.file.as_path();
+    ctx.check_method()?;
+    let before = current_bytes(path)?;
+    let original = match &before {
+        Some(bytes) => utf8(bytes.clone(), path)?,
+        None => {
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+                return Err(anyhow!(
+                    "{}: directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                ));
+            }
+            ctx.ui.info(&format!(
+                "{} doesn't exist, editing new file",
+                path.display()
+            ));
+            edit::NEW_FILE_TEXT.to_string()
+        }
+    };
+    let store = ctx.keystore()?;
+    let method = Method(ctx.settings.method.clone());
+    let options = Options {
+        preamble: !args.no_preamble,
+        decrypt: !args.no_decrypt,
+    };
+    let session = Session::new(&store, &original, path, &method, options);
+    for note in session.notes() {
+        ctx.ui.warn(&format!("{}: {note}", path.display()));
+    }
+    let editor = find_editor()?;
+    ctx.ui.debug(&format!("editor: {editor:?}"));
+
+    let temp = SecretDir::create(path)?;
+    let edit_file = temp.write_edit_file(path, &session.editor_text())?;
+    ctx.ui
+        .debug(&format!("wrote temporary file: {}", edit_file.display()));
+
+    let dir = recipients::target_dir(path);
+    loop {
+        run_editor(&editor, &edit_file)?;
+        let edited = read_edited(&edit_file)?;
+        let outcome = session.finish(&store, &edited, || {
+            ctx.recipients(&store, Some(&dir))
+                .map_err(|e| match e.downcast::<eyaml_gpg::Error>() {
+                    Ok(e) => e,
+                    Err(e) => eyaml_gpg::Error::Gpg(e.to_string()),
+                })
+        });
+        match outcome {
+            Ok(Outcome::Unchanged) => {
+                ctx.ui.info("No changes detected, exiting");
+                return Ok(());
+            }
+            Ok(Outcome::Changed(c)) => {
+                ctx.ui.debug(&format!(
+                    "{} value(s) encrypted, {} kept, {} removed",
+                    c.encrypted, c.kept, c.removed
+                ));
+                return save(path, before.as_deref(), &c.text);
+            }
+            Err(Problem::Fatal(e)) => return Err(e.into()),
+            Err(Problem::Retry(errors)) => {
+                let Some(mut tty) = Terminal::open() else {
+                    return Err(anyhow::Error::new(Many(errors)).context(format!(
+                        "{} left unchanged (no terminal to offer a return to the editor)",
+                        path.display()
+                    )));
+                };
+                ctx.ui.error(&Many(errors).to_string());
+                if !tty.ask("Return to the editor? [Y/n] ")? {
+                    return Err(anyhow!("{} left unchanged", path.display()));
+                }
+            }
+        }
+    }
+}
+
+/// The file's bytes, `None` when it does not exist.
+fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => Ok(Some(read_bytes(path)?)),
+    }
+}
+
+/// Writes the new text, unless the file changed on disk during the edit: then the encrypted
+/// result goes next to it and the user merges by hand.
+fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
+    let now = current_bytes(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if now.as_deref() != before {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = format!(
+            "{name}.eyaml-gpg-conflict-{}",
+            fsutil::timestamp(SystemTime::now())
+        );
+        let conflict = (1..)
+            .map(|n| match n {
+                1 => dir.join(&stem),
+                n => dir.join(format!("{stem}-{n}")),
+            })
+            .find(|p| fs::symlink_metadata(p).is_err())
+            .expect("a free name");
+        fsutil::write_atomic(
+            &conflict,
+            text.as_bytes(),
+            Some(fsutil::new_file_mode(&dir)),
+        )?;
+        let what = if now.is_none() {
+            "was removed"
+        } else if before.is_none() {
+            "was created by someone else"
+        } else {
+            "changed on disk"
+        };
+        return Err(anyhow!(
+            "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
+             (encrypted) as {}: merge the two, e.g. compare `eyaml-gpg decrypt -e` of both",
+            path.display(),
+            conflict.display()
+        ));
+    }
+    let mode = match before {
+        Some(_) => None,
+        None => Some(fsutil::new_file_mode(&dir)),
+    };
+    fsutil::write_atomic(path, text.as_bytes(), mode)?;
+    Ok(())
+}
+
+fn read_edited(file: &Path) -> Result<Zeroizing<String>> {
+    let bytes = Zeroizing::new(fs::read(file).map_err(|e| {
+        anyhow!(
+            "cannot read the edited text back from {}: {e} (did the editor move or delete it?)",
+            file.display()
+        )
+    })?);
+    match std::str::from_utf8(&bytes) {
+        Ok(s) => Ok(Zeroizing::new(s.to_string())),
+        Err(e) => Err(anyhow!(
+            "the edited text is not valid UTF-8 (byte offset {})",
+            e.valid_up_to()
+        )),
+    }
+}
+
+/// The editor command line from the environment.
+fn find_editor() -> Result<Vec<String>> {
+    let var = |n: &str| std::env::var(n).ok();
+    let home = var("HOME");
+    edit::editor_command(
+        var("VISUAL").as_deref(),
+        var("EDITOR").as_deref(),
+        home.as_deref(),
+        |name| on_path(name).is_some(),
+        |p| Path::new(p).is_file(),
+    )
+    .map_err(|m| crate::common::UsageError(m).into())
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Runs the editor on `file` and waits; the editor shares our terminal (and so gets the
+/// terminal's Ctrl-C itself).
+fn run_editor(editor: &[String], file: &Path) -> Result<()> {
+    // Marked before the spawn: a Ctrl-C that reaches the editor as it starts must not end us.
+    EDITOR_PID.store(STARTING, Ordering::SeqCst);
+    let mut child = match Command::new(&editor[0])
+        .args(&editor[1..])
+        .arg(file)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            EDITOR_PID.store(0, Ordering::SeqCst);
+            return Err(anyhow!("cannot run the editor {:?}: {e}", editor[0]));
+        }
+    };
+    EDITOR_PID.store(child.id(), Ordering::SeqCst);
+    let status = child.wait();
+    if status
+        .as_ref()
+        .is_ok_and(|s| s.signal() == Some(signal_hook::consts::SIGINT))
+    {
+        // Our copy of that Ctrl-C may still be queued for the signal thread: it was the
+        // editor's, and the abort below cleans up.
+        EDITOR_INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+    EDITOR_PID.store(0, Ordering::SeqCst);
+    if TERMINATING.load(Ordering::SeqCst) {
+        // A signal handler is wiping the edit text and ending the process.
+        loop {
+            std::thread::park();
+        }
+    }
+    let status = status.context("waiting for the editor")?;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(n), _) => Err(anyhow!(
+            "Editor did not exit successfully (exit code {n}), aborting"
+        )),
+        (None, Some(s)) => Err(anyhow!(
+            "Editor did not exit successfully (killed by signal {s}), aborting"
+        )),
+        (None, None) => Err(anyhow!("Editor did not exit successfully, aborting")),
+    }
+}
+
+/// The controlling terminal, for the retry question.
+struct Terminal {
+    reader: BufReader<fs::File>,
+    writer: fs::File,
+}
+
+impl Terminal {
+    fn open() -> Option<Terminal> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        let writer = f.try_clone().ok()?;
+        Some(Terminal {
+            reader: BufReader::new(f),
+            writer,
+        })
+    }
+
+    /// Asks a yes/no question, yes by default; end of input is no.
+    fn ask(&mut self, question: &str) -> Result<bool> {
+        loop {
+            self.writer.write_all(question.as_bytes())?;
+            self.writer.flush()?;
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Ok(false);
+            }
+            match line.trim().to_ascii_lowercase().as_str() {
+                "" | "y" | "yes" => return Ok(true),
+                "n" | "no" => return Ok(false),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A fresh 0700 directory holding the edit text; wiped and removed when dropped, on a panic
+/// and on SIGINT/SIGTERM/SIGHUP.
+struct SecretDir {
+    dir: PathBuf,
+}
+
+impl SecretDir {
+    fn create(target: &Path) -> Result<SecretDir> {
+        install_handlers()?;
+        let repo = repository_root(target);
+        let mut tried = Vec::new();
+        for base in temp_bases() {
+            if let Some(root) = &repo {
+                if fs::canonicalize(&base).is_ok_and(|b| b.starts_with(root)) {
+                    continue;
+                }
+            }
+            let dir = base.join(format!("eyaml-gpg-edit-{}", fsutil::unique_suffix()));
+            // Registered before it exists, so that a signal right after creation finds it.
+            lock_dirs().push(dir.clone());
+            match DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(SecretDir { dir }),
+                Err(e) => {
+                    lock_dirs().retain(|d| d != &dir);
+                    tried.push(format!("{}: {e}", base.display()));
+                }
+            }
+        }
+        Err(anyhow!(
+            "no place for the temporary edit file ({})",
+            tried.join("; ")
+        ))
+    }
+
+    /// Writes the edit text as a 0600 file named like the target (ending in `.eyaml`, so
+    /// editors pick YAML highlighting).
+    fn write_edit_file(&self, target: &Path, text: &str) -> Result<PathBuf> {
+        let mut name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.ends_with(".eyaml") {
+            name.push_str(".eyaml");
+        }
+        let file = self.dir.join(name);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .with_context(|| format!("creating {}", file.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("writing {}", file.display()))?;
+        Ok(file)
+    }
+}
+
+impl Drop for SecretDir {
+    fn drop(&mut self) {
+        let mut dirs = lock_dirs();
+        dirs.retain(|d| d != &self.dir);
+        let _ = fsutil::wipe_dir(&self.dir);
+    }
+}
+
+fn lock_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    SECRET_DIRS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wipes every registered directory.
+fn wipe_all() {
+    let mut dirs = lock_dirs();
+    for d in dirs.drain(..) {
+        let _ = fsutil::wipe_dir(&d);
+    }
+}
+
+/// Candidate places for the edit text, RAM-backed first.
+fn temp_bases() -> Vec<PathBuf> {
+    let var = |n: &str| {
+        std::env::var_os(n)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut out = Vec::new();
+    out.extend(var("XDG_RUNTIME_DIR"));
+    out.push(PathBuf::from("/dev/shm"));
+    out.extend(var("TMPDIR"));
+    out.push(PathBuf::from("/tmp"));
+    out.into_iter().filter(|p| p.is_dir()).collect()
+}
+
+/// The root of the git work tree holding `target`, if any (the edit text never goes there).
+fn repository_root(target: &Path) -> Option<PathBuf> {
+    let dir = fs::canonicalize(recipients::target_dir(target)).ok()?;
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+/// Signal thread and panic hook, once per process.
+fn install_handlers() -> Result<()> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    for sig in signals.forever() {
+                        let editor = EDITOR_PID.load(Ordering::SeqCst);
+                        if sig == SIGINT
+                            && (editor != 0 || EDITOR_INTERRUPTED.load(Ordering::SeqCst))
+                        {
+                            // The editor got the terminal's Ctrl-C too; it decides.
+                            continue;
+                        }
+                        TERMINATING.store(true, Ordering::SeqCst);
+                        if editor != 0 && editor != STARTING {
+                            let _ = Command::new("kill")
+                                .args(["-TERM", &editor.to_string()])
+                                .status();
+                        }
+                        wipe_all();
+                        eprintln!(
+                            "eyaml-gpg: interrupted by signal {sig}; the file was not changed and the temporary edit text was removed"
+                        );
+                        std::process::exit(128 + sig);
+                    }
+                });
+            }
+            Err(e) => result = Err(anyhow!("cannot install signal handlers: {e}")),
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            wipe_all();
+            previous(info);
+        }));
+    });
+    result
+}

@@ -1,0 +1,245 @@
+//! File-system helpers shared by the commands that rewrite files: atomic replacement (temp file
+//! in the target's directory, fsync, rename), wiping files that held secrets, and the mode a
+//! new file gets.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+
+/// The mode of a file eyaml-gpg creates where nothing says otherwise.
+pub const NEW_FILE_MODE: u32 = 0o600;
+
+/// A name no other process uses right now: pid, time and a counter.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}-{:x}-{}",
+        std::process::id(),
+        nanos & 0xffff_ffff_ffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Replaces the file at `path` with `bytes` atomically: a temp file in the same directory is
+/// written, flushed to disk and renamed over the target, then the directory is synced. Readers
+/// see the old or the new content, never a mix; on any error the target is untouched and the
+/// temp file is removed.
+///
+/// `mode`: `Some(m)` sets permission bits `m`; `None` keeps the existing file's mode, or uses
+/// [`NEW_FILE_MODE`] for a file that does not exist yet. A symbolic link is followed: the file it
+/// points to is replaced and the link stays.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    let target = match fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let existing = fs::metadata(&target).ok();
+    if existing.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(Error::IsADirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    let mode = mode
+        .or_else(|| existing.as_ref().map(|m| m.mode() & 0o7777))
+        .unwrap_or(NEW_FILE_MODE);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.eyaml-gpg-{}.part", unique_suffix()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        // The open mode is filtered by the umask; set the exact bits.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, &target)?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Overwrites a regular file with zeros (its whole length), syncs it and removes it. A file
+/// that is already gone is not an error.
+pub fn wipe_file(path: &Path) -> std::io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if meta.is_file() {
+        if let Ok(mut f) = OpenOptions::new().write(true).open(path) {
+            let zeros = vec![0u8; 64 * 1024];
+            let mut left = meta.len();
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                if f.write_all(&zeros[..n]).is_err() {
+                    break;
+                }
+                left -= n as u64;
+            }
+            let _ = f.sync_all();
+        }
+    }
+    fs::remove_file(path)
+}
+
+/// Wipes every file below `dir` (editors leave swap and backup files next to the file they
+/// edit) and removes the directory.
+pub fn wipe_dir(dir: &Path) -> std::io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => wipe_dir(&p)?,
+            _ => wipe_file(&p)?,
+        }
+    }
+    fs::remove_dir(dir)
+}
+
+/// The mode for a new file in `dir`: [`NEW_FILE_MODE`], plus the directory's group read and
+/// write bits when the directory is setgid (a directory shared by a group says so that way).
+/// Others never get access.
+pub fn new_file_mode(dir: &Path) -> u32 {
+    match fs::metadata(dir) {
+        Ok(m) if m.mode() & 0o2000 != 0 => NEW_FILE_MODE | (m.mode() & 0o060),
+        _ => NEW_FILE_MODE,
+    }
+}
+
+/// A UTC timestamp `YYYYMMDDTHHMMSSZ` for file names.
+pub fn timestamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000Z");
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
+            "20261118T110640Z"
+        );
+        assert_eq!(
+            timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229T000000Z"
+        );
+    }
+
+    #[test]
+    fn atomic_write_keeps_mode_and_follows_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.eyaml");
+        fs::write(&f, "old").unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&f, b"new", None).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
+
+        let link = dir.path().join("link.eyaml");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        write_atomic(&link, b"via link", None).unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&f).unwrap(), b"via link");
+
+        let n = dir.path().join("new.eyaml");
+        write_atomic(&n, b"x", None).unwrap();
+        assert_eq!(fs::metadata(&n).unwrap().mode() & 0o7777, 0o600);
+        write_atomic(&n, b"y", Some(0o644)).unwrap();
+        assert_eq!(fs::metadata(&n).unwrap().mode() & 0o7777, 0o644);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "no temp file left: {names:?}");
+    }
+
+    #[test]
+    fn atomic_write_failure_leaves_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("gone");
+        let err = write_atomic(&sub.join("x.eyaml"), b"x", None).unwrap_err();
+        assert!(err.to_string().contains("x.eyaml"), "{err}");
+        assert!(write_atomic(dir.path(), b"x", None).is_err());
+    }
+
+    #[test]
+    fn wipes_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("s");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("a"), "secret").unwrap();
+        fs::write(d.join("sub/b"), "secret").unwrap();
+        wipe_dir(&d).unwrap();
+        assert!(!d.exists());
+        wipe_dir(&d).unwrap();
+    }
+
+    #[test]
+    fn setgid_dirs_share_with_group() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o2770)).unwrap();
+        assert_eq!(new_file_mode(dir.path()), 0o660);
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(new_file_mode(dir.path()), 0o600);
+    }
+}
