@@ -27,5 +27,6 @@ pub mod pgp;
 pub mod recipients;
 pub mod stale;
 pub mod token;
+pub mod yaml;
 
 pub use error::{Error, Result};
