@@ -27,6 +27,7 @@ pub mod pgp;
 pub mod recipients;
 pub mod stale;
 pub mod token;
+pub mod value;
 pub mod yaml;
 
 pub use error::{Error, Result};
