@@ -23,6 +23,8 @@
 pub mod crypto;
 pub mod error;
 pub mod eyaml;
+pub mod hiera;
+pub mod lookup;
 pub mod pgp;
 pub mod recipients;
 pub mod stale;
