@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
+        Command::Lookup(a) => commands::lookup::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())

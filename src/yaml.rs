@@ -1,6 +1,7 @@
 //! The YAML adapter: the one module that reads YAML (through serde-saphyr's parser). It reads a
 //! text the way Ruby's Psych does in Puppet (YAML 1.1 scalars, merge keys, aliases) into our own
-//! [`Value`](crate::value::Value), validates texts for the editing commands, and locates values.
+//! [`Value`](crate::value::Value), validates texts for the editing commands, locates values,
+//! and writes values back out as Psych would print them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,7 +11,10 @@ use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, S
 
 use crate::value::{Map, Value};
 
+mod emit;
 mod scan;
+
+pub use emit::to_string;
 
 /// A YAML error at a place in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 pub mod decrypt;
 pub mod encrypt;
 pub mod generate;
+pub mod lookup;
 
 use std::io::Write;
 use std::path::Path;
