@@ -117,14 +117,7 @@ fn string(s: &str, indent: usize) -> String {
         Style::Double
     } else if s == "<<" {
         Style::Single
-    } else if matches!(s, "y" | "Y" | "n" | "N") {
-        Style::Double
-    } else if s
-        .chars()
-        .next()
-        .is_some_and(|c| !(c.is_alphanumeric() || c == '_'))
-        && !s[s.chars().next().map_or(0, char::len_utf8)..].contains('"')
-    {
+    } else if matches!(s, "y" | "Y" | "n" | "N") || starts_with_non_word(s) {
         Style::Double
     } else if !matches!(scan::tokenize(s), Ok(Value::String(_))) || octal_lookalike(s) {
         Style::Single
@@ -145,6 +138,16 @@ fn string(s: &str, indent: usize) -> String {
         Style::Double => double(s),
         Style::Literal => literal(s, indent),
     }
+}
+
+/// Psych's `/^[^[:word:]][^"]*$/`: a first character that is not a word character, and no
+/// double quote after it.
+fn starts_with_non_word(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| !(c.is_alphanumeric() || c == '_'))
+        && !chars.as_str().contains('"')
 }
 
 /// Psych's `/\A0[0-7]*[89]/`: text that an older reader could take for a bad octal number.
