@@ -3,6 +3,7 @@
 //! Strings that came out of a decryption are marked secret: `Debug` redacts them and their
 //! memory is zeroed when dropped; equality, ordering of use and serialisation ignore the mark.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 
@@ -281,9 +282,17 @@ impl fmt::Display for Str {
 
 /// An insertion-ordered hash. Setting an existing key replaces its value in place, as a Ruby
 /// hash does (so duplicate YAML keys and merges keep the first key's position).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Map {
     entries: Vec<(Value, Value)>,
+    /// Positions of the string keys, so that large hashes are built in linear time.
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
 }
 
 impl Map {
@@ -304,27 +313,32 @@ impl Map {
 
     /// The value under `key`.
     pub fn get(&self, key: &Value) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.entries[i].1)
     }
 
     /// The value under the string key `key`.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
+        self.index.get(key).map(|&i| &self.entries[i].1)
     }
 
     /// The index of `key`.
-    pub(crate) fn position(&self, key: &Value) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k == key)
+    fn position(&self, key: &Value) -> Option<usize> {
+        match key {
+            Value::String(s) => self.index.get(s.as_str()).copied(),
+            _ => self.entries.iter().position(|(k, _)| k == key),
+        }
     }
 
     /// Sets `key` (in place when present, else appended).
     pub fn insert(&mut self, key: Value, value: Value) {
         match self.position(&key) {
             Some(i) => self.entries[i].1 = value,
-            None => self.entries.push((key, value)),
+            None => {
+                if let Value::String(s) = &key {
+                    self.index.insert(s.to_string(), self.entries.len());
+                }
+                self.entries.push((key, value));
+            }
         }
     }
 
