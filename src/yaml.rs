@@ -345,5 +345,22 @@ mod tests {
         assert!(e.line >= 2, "{e}");
         let e = validate("a: 1\n  b: 2\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, 4), "{e}");
+        let e = validate("a: 1\nwhen: 2024-01-31\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 7), "{e}");
+        assert!(e.message.contains("Date"), "{e}");
+        assert!(validate("a: *nope\n").is_err());
+    }
+
+    #[test]
+    fn locate_finds_written_values() {
+        let text =
+            "# c\na: 1\nb:\n  c: [x, {d: 2}]\n  'e.f': |\n    text\nl:\n  - one\n  - two: 3\n";
+        assert_eq!(locate(text, &["a"]), Some((2, 4)));
+        assert_eq!(locate(text, &["b", "c", "1", "d"]), Some((4, 14)));
+        assert_eq!(locate(text, &["b", "e.f"]), Some((5, 10)));
+        assert_eq!(locate(text, &["l", "1", "two"]), Some((9, 10)));
+        assert_eq!(locate(text, &["b", "zz"]), None);
+        assert_eq!(locate(text, &["l", "5"]), None);
+        assert_eq!(locate(text, &["a", "x"]), None);
     }
 }
