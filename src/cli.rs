@@ -97,6 +97,16 @@ pub enum Command {
         after_help = "Examples:\n  eyaml-gpg edit hieradata/common.eyaml\n  EDITOR='code --wait' eyaml-gpg edit --no-preamble hieradata/nodes/web1.eyaml"
     )]
     Edit(EditArgs),
+    /// Look a key up in data files as Puppet's Hiera does, decrypting only what it returns
+    #[command(
+        after_help = "Files are searched in the order given (highest priority first), as the paths of a Hiera 5 \
+                      hierarchy level with `lookup_key: eyaml_lookup_key`. A dotted key digs into hashes and \
+                      arrays (`profile::db.users.0.password`; quote a segment that holds a dot).\n\n\
+                      Examples:\n  eyaml-gpg lookup profile::base::root_password hieradata/nodes/web1.eyaml hieradata/common.eyaml\n  \
+                      eyaml-gpg lookup profile::base::database.users.0.password --format json hieradata/common.eyaml\n  \
+                      eyaml-gpg lookup profile::base::packages --merge unique hieradata/*.eyaml"
+    )]
+    Lookup(LookupArgs),
 
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
@@ -182,6 +192,47 @@ pub struct EditArgs {
 
     /// The eyaml file (created if it does not exist yet)
     pub file: PathBuf,
+}
+
+/// `lookup` options.
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// The key to look up
+    pub key: String,
+
+    /// Data files, highest priority first
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// How values found in several files combine (Hiera's merge strategies)
+    #[arg(long, value_enum, default_value_t = MergeArg::First)]
+    pub merge: MergeArg,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LookupFormat::Yaml)]
+    pub format: LookupFormat,
+}
+
+/// `lookup --merge` strategies.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeArg {
+    /// The value of the first file that has the key
+    First,
+    /// Arrays and scalars of every file, flattened, without duplicates
+    Unique,
+    /// Hashes of every file, top-level keys of earlier files winning
+    Hash,
+    /// Hashes merged recursively, arrays united
+    Deep,
+}
+
+/// `lookup --format` choices.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupFormat {
+    /// YAML as `puppet lookup` prints it
+    Yaml,
+    /// JSON on one line
+    Json,
 }
 
 /// `generate` options.

@@ -174,6 +174,30 @@ pub enum Error {
     /// The edited text is empty.
     #[error("Edited file is blank")]
     EditBlank,
+    /// Decrypting a value failed during a lookup (worded as Puppet's `eyaml_lookup_key` does;
+    /// `data` is the value as written, ciphertext only).
+    #[error("hiera-eyaml backend error decrypting {data} when looking up {key} in {}. Error was {source}", path.display())]
+    LookupDecrypt {
+        /// The key looked up.
+        key: String,
+        /// The data file.
+        path: PathBuf,
+        /// The string that was being decrypted, as written in the file.
+        data: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A data file whose top level is not a hash.
+    #[error("{}: file does not contain a valid yaml hash", path.display())]
+    NotAHash {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A lookup that cannot be done: a malformed dotted key, a sub-key into the wrong type, a
+    /// merge of values of the wrong type.
+    #[error("{0}")]
+    Lookup(String),
     /// An OpenPGP operation failed for a reason not covered above.
     #[error("OpenPGP: {0}")]
     OpenPgp(String),

@@ -4,6 +4,33 @@
 //! `ENC[GPG,<base64 OpenPGP message>]` values, compatible with the Ruby `eyaml` and its
 //! hiera-eyaml-gpg plugin. Crypto runs in process on Sequoia.
 //!
+//! Look a secret up as Puppet's Hiera would (`eyaml_lookup_key`): files in hierarchy order,
+//! values decrypted only when looked up, then cached.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use eyaml_gpg::hiera::{Hierarchy, Merge};
+//! use eyaml_gpg::lookup::{Document, Lookup};
+//! use eyaml_gpg::pgp::Keystore;
+//! use std::path::Path;
+//!
+//! let mut keys = Keystore::new();
+//! keys.load_path(Path::new("fixtures/reference/keys/bob.sec.asc"))?;
+//! let data = Path::new("fixtures/reference/hieradata");
+//! let hierarchy = Hierarchy::new(vec![
+//!     Arc::new(Document::from_path(&data.join("development/app1/app1.eyaml"))?),
+//!     Arc::new(Document::from_path(&data.join("production/plain-only.eyaml"))?),
+//! ]);
+//! let value = hierarchy.lookup("app1::db_password", Merge::First, &Lookup::new(&keys))?;
+//! assert_eq!(value.as_ref().and_then(|v| v.as_str()), Some("dev-db-pass"));
+//! // A decrypted value prints as JSON or YAML, but never through Debug.
+//! assert_eq!(serde_json::to_string(&value)?, r#""dev-db-pass""#);
+//! assert!(!format!("{value:?}").contains("dev-db-pass"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Or decrypt a whole file into edit form, as `eyaml decrypt -e` does:
+//!
 //! ```
 //! use eyaml_gpg::{crypto::Backend, eyaml, pgp::Keystore};
 //! use std::path::Path;
@@ -26,10 +53,13 @@ pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
+pub mod hiera;
+pub mod lookup;
 pub mod pgp;
 pub mod recipients;
 pub mod stale;
 pub mod token;
+pub mod value;
 pub mod yaml;
 
 pub use error::{Error, Result};

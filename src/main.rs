@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         },
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
+        Command::Lookup(a) => commands::lookup::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -1,17 +1,29 @@
-//! YAML validation (a minimal adapter on serde-saphyr): whether a text parses, and where it
-//! does not. The parser only judges; nothing is ever re-serialised.
+//! The YAML adapter: the one module that reads YAML (through serde-saphyr's parser). It reads a
+//! text the way Ruby's Psych does in Puppet (YAML 1.1 scalars, merge keys, aliases) into our own
+//! [`Value`](crate::value::Value), validates texts for the editing commands, locates values,
+//! and writes values back out as Psych would print them.
 
+use std::collections::HashMap;
 use std::fmt;
 
-/// Why a text is not valid YAML, with its 1-based position. The message comes from the parser
-/// without any source snippet, so it does not echo the text.
+use base64::Engine as _;
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle, ScanError, Span, StrInput, Tag};
+
+use crate::value::{Map, Value};
+
+mod emit;
+mod scan;
+
+pub use emit::to_string;
+
+/// A YAML error at a place in the text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YamlError {
-    /// 1-based line (0 when unknown).
+    /// 1-based line.
     pub line: usize,
-    /// 1-based column (0 when unknown).
+    /// 1-based column.
     pub column: usize,
-    /// The parser's message, without location or source excerpt.
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -23,33 +35,303 @@ impl fmt::Display for YamlError {
 
 impl std::error::Error for YamlError {}
 
-/// Checks that `text` is one YAML document as Hiera reads it (duplicate keys: the last wins,
-/// `<<` merges). An empty or comment-only text is valid.
-pub fn validate(text: &str) -> Result<(), YamlError> {
-    use serde_saphyr::options::DuplicateKeyPolicy;
-    use serde_saphyr::MessageFormatter as _;
-    let options = serde_saphyr::options! {
-        duplicate_keys: DuplicateKeyPolicy::LastWins,
-    };
-    match serde_saphyr::from_str_with_options::<serde::de::IgnoredAny>(text, options) {
-        Ok(_) => Ok(()),
-        Err(serde_saphyr::Error::Eof { .. }) => Ok(()),
-        Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line() as usize, l.column() as usize))
-                .unwrap_or((0, 0));
-            let message = serde_saphyr::UserMessageFormatter
-                .format_message(e.without_snippet())
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            Err(YamlError {
-                line,
-                column,
-                message,
-            })
+impl From<ScanError> for YamlError {
+    fn from(e: ScanError) -> Self {
+        let m = e.marker();
+        YamlError {
+            line: m.line().max(1),
+            column: m.col() + 1,
+            message: e.kind().to_string(),
         }
+    }
+}
+
+/// Checks that `text` is YAML that Puppet can load, reporting the first problem with its
+/// line and column. Beyond syntax this rejects what Psych refuses to load in Puppet: an
+/// unquoted date or timestamp, a Ruby object tag, a malformed number.
+pub fn validate(text: &str) -> Result<(), YamlError> {
+    load(text).map(|_| ())
+}
+
+/// Reads the first document of `text` the way Puppet does (`YAML.safe_load` with Symbol
+/// permitted and aliases allowed). An empty text or document reads as [`Value::Null`].
+pub fn load(text: &str) -> Result<Value, YamlError> {
+    let mut c = Composer {
+        events: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+    };
+    loop {
+        let (event, span) = c.next()?;
+        match event {
+            Event::DocumentStart(..) => {
+                let (value, _) = c.node()?;
+                return Ok(value);
+            }
+            Event::StreamEnd => return Ok(Value::Null),
+            _ => {}
+        }
+        let _ = span;
+    }
+}
+
+/// The line and column (both 1-based) where the value at `path` is written: `path` names
+/// mapping keys (as their text) and sequence indexes (as decimal text) from the top. Keys
+/// brought in by `<<` merges and aliases are not followed. A `|` or `>` block scalar is
+/// located at its first content line.
+pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    let mut events =
+        Parser::new_from_str(text).filter(|e| !matches!(e, Ok((Event::Comment(..), _))));
+    loop {
+        match events.next()?.ok()? {
+            (Event::DocumentStart(..), _) => break,
+            (Event::StreamEnd, _) => return None,
+            _ => {}
+        }
+    }
+    let mut want = path;
+    loop {
+        let (event, span) = events.next()?.ok()?;
+        let Some((first, rest)) = want.split_first() else {
+            return Some((span.start.line(), span.start.col() + 1));
+        };
+        match event {
+            Event::MappingStart(..) => loop {
+                let (key, _) = events.next()?.ok()?;
+                match key {
+                    Event::MappingEnd => return None,
+                    Event::Scalar(ref k, ..) if k.as_ref() == *first => {
+                        want = rest;
+                        break;
+                    }
+                    other => {
+                        skip(&mut events, other)?;
+                        let (value, _) = events.next()?.ok()?;
+                        skip(&mut events, value)?;
+                    }
+                }
+            },
+            Event::SequenceStart(..) => {
+                let index: usize = first.parse().ok()?;
+                for _ in 0..index {
+                    let (item, _) = events.next()?.ok()?;
+                    if item == Event::SequenceEnd {
+                        return None;
+                    }
+                    skip(&mut events, item)?;
+                }
+                want = rest;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Consumes the rest of a node whose first event is `first`.
+fn skip<'a, I>(events: &mut I, first: Event<'a>) -> Option<()>
+where
+    I: Iterator<Item = Result<(Event<'a>, Span), ScanError>>,
+{
+    let mut depth = match first {
+        Event::MappingStart(..) | Event::SequenceStart(..) => 1usize,
+        _ => return Some(()),
+    };
+    while depth > 0 {
+        match events.next()?.ok()?.0 {
+            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+            Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+            _ => {}
+        }
+    }
+    Some(())
+}
+
+/// What kind of node a value came from: Psych's merge rules depend on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Scalar,
+    Sequence,
+    Mapping,
+    Alias,
+}
+
+struct Composer<'a> {
+    events: Parser<'a, StrInput<'a>>,
+    anchors: HashMap<usize, Value>,
+}
+
+impl<'a> Composer<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
+        loop {
+            match self.events.next_event() {
+                None => {
+                    return Err(YamlError {
+                        line: 0,
+                        column: 0,
+                        message: "unexpected end of the YAML stream".into(),
+                    })
+                }
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok((Event::Comment(..), _))) => continue,
+                Some(Ok(pair)) => return Ok(pair),
+            }
+        }
+    }
+
+    fn node(&mut self) -> Result<(Value, Kind), YamlError> {
+        let (event, span) = self.next()?;
+        let (value, kind, anchor) = match event {
+            Event::Alias(id) => {
+                let v = self.anchors.get(&id).cloned().ok_or_else(|| {
+                    at(
+                        &span,
+                        "an alias refers to an anchor that is not complete yet (recursive alias)",
+                    )
+                })?;
+                (v, Kind::Alias, 0)
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let v = scalar(&text, style, tag.as_deref()).map_err(|m| at(&span, m))?;
+                (v, Kind::Scalar, anchor)
+            }
+            Event::SequenceStart(_, anchor, tag) => {
+                check_collection_tag(tag.as_deref()).map_err(|m| at(&span, m))?;
+                let mut items = Vec::new();
+                loop {
+                    if self.peek_end()? {
+                        break;
+                    }
+                    items.push(self.node()?.0);
+                }
+                (Value::Array(items), Kind::Sequence, anchor)
+            }
+            Event::MappingStart(_, anchor, tag) => {
+                check_collection_tag(tag.as_deref()).map_err(|m| at(&span, m))?;
+                let mut hash = Map::new();
+                loop {
+                    if self.peek_end()? {
+                        break;
+                    }
+                    let (key, key_str_tagged) = self.key()?;
+                    let (val, kind) = self.node()?;
+                    if key.as_str() == Some("<<") && !key_str_tagged {
+                        merge_key(&mut hash, key, val, kind);
+                    } else {
+                        hash.insert(key, val);
+                    }
+                }
+                (Value::Hash(hash), Kind::Mapping, anchor)
+            }
+            other => {
+                return Err(at(&span, format!("unexpected YAML event {other:?}")));
+            }
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        Ok((value, kind))
+    }
+
+    /// A mapping key, and whether it carries an explicit `!!str` tag (which turns off `<<`).
+    fn key(&mut self) -> Result<(Value, bool), YamlError> {
+        if let Some(Ok((Event::Scalar(_, _, _, Some(tag)), _))) = self.events.peek() {
+            if is_str_tag(tag) {
+                return Ok((self.node()?.0, true));
+            }
+        }
+        Ok((self.node()?.0, false))
+    }
+
+    /// Consumes a collection end if one comes next.
+    fn peek_end(&mut self) -> Result<bool, YamlError> {
+        loop {
+            match self.events.peek() {
+                Some(Ok((Event::Comment(..), _))) => {
+                    self.events.next_event();
+                }
+                Some(Ok((Event::SequenceEnd | Event::MappingEnd, _))) => {
+                    self.events.next_event();
+                    return Ok(true);
+                }
+                Some(Err(e)) => return Err(e.into()),
+                _ => return Ok(false),
+            }
+        }
+    }
+}
+
+/// Psych's `<<`: a mapping (or alias of one) is merged in, entries overwriting; a sequence of
+/// mappings is merged last-to-first so the earlier ones win; anything else is an ordinary key.
+fn merge_key(hash: &mut Map, key: Value, val: Value, kind: Kind) {
+    match (kind, &val) {
+        (Kind::Mapping | Kind::Alias, Value::Hash(m)) => hash.merge_from(m),
+        (Kind::Sequence, Value::Array(items)) if items.iter().all(|v| v.as_hash().is_some()) => {
+            let mut merged = Map::new();
+            for m in items.iter().rev().filter_map(Value::as_hash) {
+                merged.merge_from(m);
+            }
+            hash.merge_from(&merged);
+        }
+        _ => hash.insert(key, val),
+    }
+}
+
+fn at(span: &Span, message: impl Into<String>) -> YamlError {
+    YamlError {
+        line: span.start.line().max(1),
+        column: span.start.col() + 1,
+        message: message.into(),
+    }
+}
+
+fn tag_text(tag: &Tag) -> String {
+    format!("{}{}", tag.handle(), tag.suffix())
+}
+
+fn is_str_tag(tag: &Tag) -> bool {
+    let t = tag_text(tag);
+    t == "tag:yaml.org,2002:str" || t == "!str" || t == "!ruby/string"
+}
+
+fn check_collection_tag(tag: Option<&Tag>) -> Result<(), String> {
+    match tag.map(tag_text) {
+        Some(t) if t.starts_with("!ruby/") => Err(disallowed(&t)),
+        _ => Ok(()),
+    }
+}
+
+fn disallowed(tag: &str) -> String {
+    format!("the tag {tag} names a Ruby object, which Puppet refuses to load (Tried to load unspecified class)")
+}
+
+/// A scalar as Psych's `ToRuby#deserialize` reads it.
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    let Some(tag) = tag else {
+        return if style == ScalarStyle::Plain {
+            scan::tokenize(text)
+        } else {
+            Ok(Value::from(text))
+        };
+    };
+    let t = tag_text(tag);
+    match t.as_str() {
+        "tag:yaml.org,2002:str" | "!str" | "!ruby/string" => Ok(Value::from(text)),
+        "tag:yaml.org,2002:binary" | "!binary" => {
+            let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(clean)
+                .map_err(|_| "invalid base64 in a !!binary value".to_string())?;
+            String::from_utf8(bytes)
+                .map(Value::from)
+                .map_err(|_| "a !!binary value is not UTF-8 text".to_string())
+        }
+        "tag:yaml.org,2002:float" | "!float" => match scan::tokenize(text)? {
+            Value::Float(f) => Ok(Value::Float(f)),
+            Value::Integer(i) => Ok(Value::Float(i as f64)),
+            _ => Err(format!("invalid value for Float(): {text:?}")),
+        },
+        "!ruby/sym" | "!ruby/symbol" => Ok(Value::from(text)),
+        t if t.starts_with("!ruby/") => Err(disallowed(t)),
+        _ => scan::tokenize(text),
     }
 }
 
@@ -58,14 +340,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn valid_empty_and_broken() {
-        assert_eq!(validate(""), Ok(()));
-        assert_eq!(validate("# only a comment\n"), Ok(()));
-        assert_eq!(validate("---\na: 1\na: 2\n"), Ok(()));
-        let e = validate("a: 1\nb: [unclosed\nc: 3\n").unwrap_err();
-        assert!(e.line >= 2, "{e:?}");
-        let e = validate("a: 1\n  b: hunter2-secret\n").unwrap_err();
-        assert_eq!(e.line, 2, "{e:?}");
-        assert!(!e.message.contains("hunter2"), "{e:?}");
+    fn validate_reports_line_and_column() {
+        assert_eq!(validate("a: 1\nb: [2, 3]\n"), Ok(()));
+        let e = validate("a: 1\nb: [2, 3\nc: 4\n").unwrap_err();
+        assert!(e.line >= 2, "{e}");
+        let e = validate("a: 1\n  b: 2\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 4), "{e}");
+        let e = validate("a: 1\nwhen: 2024-01-31\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 7), "{e}");
+        assert!(e.message.contains("Date"), "{e}");
+        assert!(validate("a: *nope\n").is_err());
+    }
+
+    #[test]
+    fn locate_finds_written_values() {
+        let text =
+            "# c\na: 1\nb:\n  c: [x, {d: 2}]\n  'e.f': |\n    text\nl:\n  - one\n  - two: 3\n";
+        assert_eq!(locate(text, &["a"]), Some((2, 4)));
+        assert_eq!(locate(text, &["b", "c", "1", "d"]), Some((4, 14)));
+        // A block scalar is located at its first content line.
+        assert_eq!(locate(text, &["b", "e.f"]), Some((6, 5)));
+        assert_eq!(locate(text, &["l", "1", "two"]), Some((9, 10)));
+        assert_eq!(locate(text, &["b", "zz"]), None);
+        assert_eq!(locate(text, &["l", "5"]), None);
+        assert_eq!(locate(text, &["a", "x"]), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod generate;
 pub mod textconv;
+pub mod lookup;
 
 use std::io::Write;
 use std::path::Path;
