@@ -5,8 +5,8 @@ pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
 pub mod generate;
-pub mod textconv;
 pub mod lookup;
+pub mod textconv;
 
 use std::io::Write;
 use std::path::Path;
