@@ -197,14 +197,16 @@ pub fn decrypt_substitute(
 }
 
 /// Checks that no `DEC` value of `tokens` was cut short by a `]!` inside the intended secret:
-/// a `]!` in the text right after a value means the value ended earlier than its writer meant.
+/// a `]!` that ends a line (as a value's end marker does) in the plain text right after a
+/// value means the value ended earlier than its writer meant. A `]!` inside other text (a
+/// quoted `"x]!"` further down) is not a value's end and is left alone.
 ///
 /// Deliberate difference: Ruby silently truncates such a secret.
 pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Vec<Error>> {
     let mut errors = Vec::new();
     for w in tokens.windows(2) {
         if let (Token::Dec(_), Token::Plain(p)) = (&w[0].token, &w[1].token) {
-            if let Some(off) = p.find("]!") {
+            if let Some(off) = dangling_end_marker(p) {
                 let before = &p[..off];
                 let line = w[1].line + before.matches('\n').count();
                 errors.push(
@@ -222,6 +224,18 @@ pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Vec<Error
     } else {
         Err(errors)
     }
+}
+
+/// The offset of the first `]!` in `plain` that ends a line (only blanks or a ` #` comment
+/// after it) or the text.
+fn dangling_end_marker(plain: &str) -> Option<usize> {
+    plain.match_indices("]!").map(|(i, _)| i).find(|&i| {
+        let rest = &plain[i + 2..];
+        let line = rest.split('\n').next().unwrap_or("");
+        let line = line.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        trimmed.is_empty() || (trimmed.starts_with('#') && line.len() > trimmed.len())
+    })
 }
 
 /// The DEC tokens of a text, checked for scheme and truncation.
@@ -302,4 +316,24 @@ pub fn resolve_all(backend: &dyn Backend, names: &[String]) -> Result<Vec<Encryp
         return Err(Error::NoRecipients);
     }
     names.iter().map(|n| backend.resolve(n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truncation(text: &str) -> bool {
+        check_truncation(&token::scan(text, Kinds::DEC), Path::new("t")).is_err()
+    }
+
+    #[test]
+    fn a_second_end_marker_ending_a_line_means_truncation() {
+        assert!(truncation("a: DEC::GPG[abc]!def]!\nb: c\n"));
+        assert!(truncation("a: DEC::GPG[line1]!\nline2]!\n"));
+        assert!(truncation("a: DEC::GPG[abc]!def]! # note\n"));
+        assert!(truncation("a: DEC::GPG[abc]!def]!"));
+        assert!(!truncation("a: DEC::GPG[abc]!\nb: \"x]!\"\n"));
+        assert!(!truncation("a: DEC::GPG[abc]!\nb: DEC::GPG[d]!\n"));
+        assert!(!truncation("a: DEC::GPG[abc]!\nb: x]!#y\n"));
+    }
 }
