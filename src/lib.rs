@@ -23,6 +23,7 @@
 pub mod crypto;
 pub mod error;
 pub mod eyaml;
+pub mod gnupg;
 pub mod pgp;
 pub mod recipients;
 pub mod stale;
