@@ -4,12 +4,18 @@
 //! the `capnp` compiler into the build.
 //!
 //! Passphrase-protected keys on disk are exported once through the agent instead (one
-//! pinentry prompt) and then used in process: the agent re-derives the passphrase's S2K on
-//! every `PKDECRYPT`, even with the passphrase cached, which costs ~400 ms per value and makes
-//! a file of hundreds of values take minutes. Unprotected keys stay in the agent (a
-//! `PKDECRYPT` costs well under a millisecond for cv25519), and keys the agent cannot export
-//! (smartcards, ElGamal which Sequoia cannot use, or an agent that refuses) are used through
-//! `PKDECRYPT` for every value.
+//! pinentry prompt, `KEYWRAP_KEY` + `EXPORT_KEY`, AES-unwrapped here) and then used in
+//! process: the agent re-derives the passphrase's S2K on every `PKDECRYPT`, even with the
+//! passphrase cached, which costs ~100-400 ms per value and makes a file of hundreds of values
+//! take minutes. Two agent rules shape the policy: an export always asks for the passphrase
+//! (it ignores the agent's cache) and does not cache what was typed. So a key whose passphrase
+//! is not cached is exported at once (the one prompt the run needs anyway); a key whose
+//! passphrase is cached (earlier use, `gpg-preset-passphrase`) is used with `PKDECRYPT` for the
+//! first few values, without a prompt, and exported only when the run needs it for more; if
+//! that export cannot prompt or is cancelled, `PKDECRYPT` goes on. Unprotected keys stay in the
+//! agent (a `PKDECRYPT` costs well under a millisecond for cv25519), and keys the agent cannot
+//! export (smartcards, ElGamal which Sequoia cannot use, or an agent that refuses) are used
+//! through `PKDECRYPT` for every value.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,10 @@ use crate::crypto::{Backend, KeyId};
 use crate::error::{Error, Result};
 use crate::pgp::{Keystore, PublicKey, SecretKeyProvider};
 
+/// How many values a protected key with a cached passphrase decrypts through `PKDECRYPT`
+/// (no prompt, but ~100-400 ms each) before the run counts as bulk and the key is exported.
+const CACHED_PKDECRYPTS: usize = 4;
+
 /// libgpg-error codes the agent answers with.
 const GPG_ERR_BAD_PASSPHRASE: u32 = 11;
 const GPG_ERR_NO_SECKEY: u32 = 17;
@@ -47,6 +57,8 @@ struct Held {
     card: bool,
     /// Protected by a passphrase.
     protected: bool,
+    /// The agent had the passphrase cached when the run started.
+    cached: bool,
 }
 
 /// What the agent holds, learnt once per run.
@@ -86,6 +98,8 @@ pub struct Agent {
     /// Idle connections; parallel decryption opens a few more and returns them here.
     pool: Mutex<Vec<Connection>>,
     exports: Mutex<HashMap<Fingerprint, ExportCell>>,
+    /// `PKDECRYPT`s so far per protected key whose passphrase the agent had cached.
+    uses: Mutex<HashMap<Fingerprint, usize>>,
     options: Vec<String>,
 }
 
@@ -128,13 +142,19 @@ impl Agent {
             state: OnceLock::new(),
             pool: Mutex::new(Vec::new()),
             exports: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
             options: tty_options(),
         }
     }
 
     fn state(&self) -> Result<&State> {
         self.state
-            .get_or_init(|| self.discover().map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                self.discover().map_err(|e| match e {
+                    Error::Agent(m) => m,
+                    e => e.to_string(),
+                })
+            })
             .as_ref()
             .map_err(|e| Error::Agent(e.clone()))
     }
@@ -186,6 +206,7 @@ impl Agent {
                         keygrip: f[0].to_ascii_uppercase(),
                         card: f[1] == "T",
                         protected: f[5] == "P",
+                        cached: f[4] == "1",
                     },
                 );
             }
@@ -343,6 +364,8 @@ impl Agent {
                 Some(k) => Export::Key(Box::new(k)),
                 None => Export::Unavailable,
             },
+            // With the passphrase cached, `PKDECRYPT` still works without a prompt.
+            Err(Failure::Agent { .. }) if held.cached => Export::Unavailable,
             Err(Failure::Agent { code, text })
                 if matches!(
                     code,
@@ -399,7 +422,17 @@ impl SecretKeyProvider for Agent {
                 key.mpis(),
                 mpi::PublicKey::RSA { .. } | mpi::PublicKey::ECDH { .. }
             );
-        if exportable {
+        // A cached passphrase makes `PKDECRYPT` prompt-free while an export always prompts
+        // (the agent never uses its cache for exports): stay with `PKDECRYPT` unless the run
+        // turns out to need the key for many values.
+        let export = exportable
+            && (!held.cached || {
+                let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+                let n = uses.entry(key.fingerprint()).or_default();
+                *n += 1;
+                *n > CACHED_PKDECRYPTS
+            });
+        if export {
             match &*self.export(key, held)? {
                 Export::Key(secret) => {
                     let mut pair = secret
