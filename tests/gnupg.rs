@@ -712,3 +712,18 @@ fn cancelled_pinentry_is_reported() {
     );
     assert_eq!(prompts(&home), 1);
 }
+
+#[test]
+fn elgamal_key_decrypts_through_the_agent() {
+    let env = Env::new();
+    let home = env.gnupg_home("elg", &[], false);
+    let extra = fixtures().join("gnupg");
+    ok(&gpg(&home)
+        .arg("--import")
+        .arg(extra.join("elgamal.sec.asc"))
+        .output()
+        .unwrap());
+    let value = std::fs::read_to_string(extra.join("elgamal.value")).unwrap();
+    let o = env.run(&[&home_str(&home), "decrypt", "-s", &value]);
+    assert_eq!(stdout(ok(&o)), "hello-elg\n");
+}
