@@ -166,7 +166,7 @@ impl Agent {
             "gpgconf --list-dirs",
         )?;
         let socket = PathBuf::from(String::from_utf8_lossy(&out).trim());
-        let mut conn = match Connection::connect(&socket) {
+        let mut conn = match self.open(&socket) {
             Ok(c) => c,
             Err(_) => {
                 // Not running yet: start it as gpg would.
@@ -174,7 +174,7 @@ impl Agent {
                     gpgconf(&self.home).args(["--launch", "gpg-agent"]),
                     "gpgconf --launch gpg-agent",
                 );
-                match Connection::connect(&socket) {
+                match self.open(&socket) {
                     Ok(c) => c,
                     Err(e) => {
                         let why = match launched {
@@ -256,6 +256,18 @@ impl Agent {
         Ok(State { socket, keys, ids })
     }
 
+    /// A new connection, told where pinentry should show up.
+    fn open(&self, socket: &Path) -> std::result::Result<Connection, Failure> {
+        let mut c = Connection::connect(socket)?;
+        for o in &self.options {
+            // An option the agent does not know (no display support) is not fatal.
+            if let Err(Failure::Io(e)) = c.transact(o, &mut |_| None) {
+                return Err(Failure::Io(e));
+            }
+        }
+        Ok(c)
+    }
+
     /// Runs `f` on a pooled connection (opening one if none is idle).
     fn with_conn<T>(
         &self,
@@ -265,18 +277,12 @@ impl Agent {
         let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match idle {
             Some(c) => c,
-            None => {
-                let mut c = Connection::connect(&state.socket).map_err(|e| {
-                    Error::Agent(format!(
-                        "cannot connect to gpg-agent at {}: {e}",
-                        state.socket.display()
-                    ))
-                })?;
-                for o in &self.options {
-                    let _ = c.transact(o, &mut |_| None);
-                }
-                c
-            }
+            None => self.open(&state.socket).map_err(|e| {
+                Error::Agent(format!(
+                    "cannot connect to gpg-agent at {}: {e}",
+                    state.socket.display()
+                ))
+            })?,
         };
         let r = f(&mut conn);
         // A connection that failed at the socket level is dropped, not reused.
