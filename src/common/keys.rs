@@ -33,9 +33,10 @@ pub fn keystore(settings: &Settings, ui: &Ui) -> Result<Keystore> {
     };
     let (n, source, skipped) = gnupg::load_public_keys(&mut store, &home.path)?;
     ui.debug(&format!(
-        "GnuPG home {} ({:?}): {n} key(s) from {source:?}{}",
+        "GnuPG home {} ({}): {n} key(s) from {}{}",
         home.path.display(),
-        home.source,
+        home.source.describe(),
+        source.describe(),
         if skipped > 0 {
             format!(", {skipped} unreadable keyblock(s) skipped")
         } else {

@@ -33,6 +33,17 @@ pub enum HomeSource {
 }
 
 impl HomeSource {
+    /// Where the setting came from, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            HomeSource::Flag => "--gpg-gnupghome",
+            HomeSource::Environment => "HIERA_EYAML_GPG_GNUPGHOME",
+            HomeSource::Config => "config gpg_gnupghome",
+            HomeSource::GnupgHome => "GNUPGHOME",
+            HomeSource::Default => "default",
+        }
+    }
+
     /// Whether the user configured this home for eyaml (a missing one is then an error);
     /// `GNUPGHOME` and `~/.gnupg` are GnuPG's own defaults and are skipped when missing.
     pub fn is_explicit(self) -> bool {
@@ -127,6 +138,18 @@ pub enum PublicKeySource {
     None,
 }
 
+impl PublicKeySource {
+    /// Where the keys were read from, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PublicKeySource::Keybox => "pubring.kbx",
+            PublicKeySource::Keyring => "pubring.gpg",
+            PublicKeySource::Export => "gpg --export (keyboxd)",
+            PublicKeySource::None => "no keyring",
+        }
+    }
+}
+
 /// Loads the public keys of `home` into `store` with origin [`KeyOrigin::GnupgHome`] (so the
 /// trust rule applies to them): `pubring.kbx`, else `pubring.gpg`, else `gpg --export` when
 /// the home uses keyboxd. Keyblocks that cannot be parsed are skipped (GnuPG keeps some it
@@ -187,7 +210,14 @@ pub fn validity(home: &Path) -> Result<Vec<(String, bool)>> {
     let out = run(
         gpg(home).args(["--with-colons", "--fixed-list-mode", "--list-keys"]),
         "gpg --list-keys",
-    )?;
+    )
+    .map_err(|e| {
+        Error::Gpg(format!(
+            "{e} (GnuPG's key validity is needed to encrypt to keys of the GnuPG home {}; \
+             --gpg-always-trust skips the check)",
+            home.display()
+        ))
+    })?;
     Ok(parse_validity(&String::from_utf8_lossy(&out)))
 }
 
