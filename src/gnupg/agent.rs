@@ -322,10 +322,7 @@ impl Agent {
         let sexp = ciphertext_sexp(ciphertext)?;
         let r = self.with_conn(|c| {
             c.transact(&format!("SETKEY {}", held.keygrip), &mut |_| None)?;
-            c.transact(
-                &format!("SETKEYDESC {}", assuan::percent_plus_escape(&names.prompt)),
-                &mut |_| None,
-            )?;
+            c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
             c.transact("PKDECRYPT", &mut |kw| {
                 (kw == "CIPHERTEXT").then(|| Zeroizing::new(sexp.clone()))
             })
@@ -358,10 +355,7 @@ impl Agent {
         let names = self.names(key);
         let r = self.with_conn(|c| {
             let kek = c.transact("KEYWRAP_KEY --export", &mut |_| None)?;
-            c.transact(
-                &format!("SETKEYDESC {}", assuan::percent_plus_escape(&names.prompt)),
-                &mut |_| None,
-            )?;
+            c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
             let wrapped = c.transact(&format!("EXPORT_KEY {}", held.keygrip), &mut |_| None)?;
             Ok((kek.data, wrapped.data))
         })?;
@@ -657,6 +651,22 @@ fn tty_options() -> Vec<String> {
     out
 }
 
+/// `SETKEYDESC <text>`, the text shortened if needed to fit an Assuan line (a long user id).
+fn keydesc_line(prompt: &str) -> String {
+    let mut text = prompt;
+    loop {
+        let line = format!("SETKEYDESC {}", assuan::percent_plus_escape(text));
+        if line.len() < 1000 {
+            return line;
+        }
+        let mut cut = text.len() - 1;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text = &text[..cut];
+    }
+}
+
 fn agent_error(e: Failure, what: &str, key: &str) -> Error {
     match e {
         Failure::Agent { code, .. }
@@ -840,6 +850,14 @@ mod tests {
         let k = sexp::parse(b"(11:private-key(3:rsa(1:n2:NN)(1:d1:D)))").unwrap();
         assert_eq!(k.list().unwrap()[1].value("d"), Some(&b"D"[..]));
         assert!(sexp::parse(b"(5:value9:abc)").is_none());
+    }
+
+    #[test]
+    fn long_key_descriptions_fit_one_line() {
+        let long = format!("\"{}\"\n", "x%".repeat(600));
+        let line = keydesc_line(&long);
+        assert!(line.len() < 1000 && line.starts_with("SETKEYDESC %22x%25x%25"));
+        assert_eq!(keydesc_line("a b"), "SETKEYDESC a+b");
     }
 
     #[test]
