@@ -727,3 +727,18 @@ fn elgamal_key_decrypts_through_the_agent() {
     let o = env.run(&[&home_str(&home), "decrypt", "-s", &value]);
     assert_eq!(stdout(ok(&o)), "hello-elg\n");
 }
+
+#[test]
+fn unprotected_key_in_bulk_needs_no_prompt() {
+    let env = Env::new();
+    // The scripted pinentry is installed only to count prompts: there must be none.
+    let home = protected_home(&env, "unprotected", &[]);
+    ok(&gpg(&home).arg("--import").arg(key("bob.sec.asc")).output().unwrap());
+    let file = bob_file(&env, 30);
+    let o = env.run(&[&home_str(&home), "decrypt", "-e", file.to_str().unwrap()]);
+    let out = stdout(ok(&o));
+    for i in 0..30 {
+        assert!(out.contains(&format!("key{i}: DEC::GPG[value number {i}]!")));
+    }
+    assert_eq!(prompts(&home), 0);
+}

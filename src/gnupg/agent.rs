@@ -3,19 +3,23 @@
 //! and AES key unwrapping are finished here. sequoia-gpg-agent is not used: it pulls tokio and
 //! the `capnp` compiler into the build.
 //!
-//! Passphrase-protected keys on disk are exported once through the agent instead (one
-//! pinentry prompt, `KEYWRAP_KEY` + `EXPORT_KEY`, AES-unwrapped here) and then used in
-//! process: the agent re-derives the passphrase's S2K on every `PKDECRYPT`, even with the
-//! passphrase cached, which costs ~100-400 ms per value and makes a file of hundreds of values
-//! take minutes. Two agent rules shape the policy: an export always asks for the passphrase
-//! (it ignores the agent's cache) and does not cache what was typed. So a key whose passphrase
-//! is not cached is exported at once (the one prompt the run needs anyway); a key whose
-//! passphrase is cached (earlier use, `gpg-preset-passphrase`) is used with `PKDECRYPT` for the
-//! first few values, without a prompt, and exported only when the run needs it for more; if
-//! that export cannot prompt or is cancelled, `PKDECRYPT` goes on. Unprotected keys stay in the
-//! agent (a `PKDECRYPT` costs well under a millisecond for cv25519), and keys the agent cannot
-//! export (smartcards, ElGamal which Sequoia cannot use, or an agent that refuses) are used
-//! through `PKDECRYPT` for every value.
+//! In bulk, keys on disk are exported once through the agent instead (`KEYWRAP_KEY` +
+//! `EXPORT_KEY`, AES-unwrapped here) and used in process. For a passphrase-protected key the
+//! agent re-derives the passphrase's S2K on every `PKDECRYPT`, even with the passphrase cached:
+//! ~100-700 ms per value, minutes for a file of hundreds of values. For unprotected keys the
+//! agent is a single queue (measured: rsa3072 through `PKDECRYPT` was no faster than one `gpg`
+//! process per value), while Sequoia decrypts on every core. Two agent rules shape the policy:
+//! an export always asks for the passphrase of a protected key (it ignores the agent's cache)
+//! and does not cache what was typed. So:
+//! - a protected key whose passphrase is not cached is exported at once (the one prompt the
+//!   run needs anyway);
+//! - any other key (unprotected, or passphrase cached by earlier use or
+//!   `gpg-preset-passphrase`) goes through `PKDECRYPT` for its first
+//!   `PKDECRYPTS_BEFORE_EXPORT` values, without a prompt, and is exported only when the run
+//!   needs it for more; if that export fails (prompt dismissed, no pinentry), `PKDECRYPT` goes
+//!   on;
+//! - keys the agent cannot export (smartcards, ElGamal which Sequoia cannot use) always go
+//!   through `PKDECRYPT`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,9 +41,9 @@ use crate::crypto::{Backend, KeyId};
 use crate::error::{Error, Result};
 use crate::pgp::{Keystore, PublicKey, SecretKeyProvider};
 
-/// How many values a protected key with a cached passphrase decrypts through `PKDECRYPT`
-/// (no prompt, but ~100-400 ms each) before the run counts as bulk and the key is exported.
-const CACHED_PKDECRYPTS: usize = 4;
+/// How many values a key decrypts through `PKDECRYPT` before the run counts as bulk and the
+/// key is exported (except a protected key whose passphrase is not cached: exported at once).
+const PKDECRYPTS_BEFORE_EXPORT: usize = 4;
 
 /// libgpg-error codes the agent answers with.
 const GPG_ERR_BAD_PASSPHRASE: u32 = 11;
@@ -98,7 +102,7 @@ pub struct Agent {
     /// Idle connections; parallel decryption opens a few more and returns them here.
     pool: Mutex<Vec<Connection>>,
     exports: Mutex<HashMap<Fingerprint, ExportCell>>,
-    /// `PKDECRYPT`s so far per protected key whose passphrase the agent had cached.
+    /// `PKDECRYPT`s so far per key, to tell a bulk run.
     uses: Mutex<HashMap<Fingerprint, usize>>,
     options: Vec<String>,
 }
@@ -364,8 +368,8 @@ impl Agent {
                 Some(k) => Export::Key(Box::new(k)),
                 None => Export::Unavailable,
             },
-            // With the passphrase cached, `PKDECRYPT` still works without a prompt.
-            Err(Failure::Agent { .. }) if held.cached => Export::Unavailable,
+            // `PKDECRYPT` still works without a prompt (unprotected key, cached passphrase).
+            Err(Failure::Agent { .. }) if !held.protected || held.cached => Export::Unavailable,
             Err(Failure::Agent { code, text })
                 if matches!(
                     code,
@@ -416,21 +420,21 @@ impl SecretKeyProvider for Agent {
             .keys
             .get(&key.fingerprint())
             .ok_or_else(|| Error::Agent(format!("does not hold {}", self.names(key).short)))?;
-        let exportable = held.protected
-            && !held.card
+        let exportable = !held.card
             && matches!(
                 key.mpis(),
                 mpi::PublicKey::RSA { .. } | mpi::PublicKey::ECDH { .. }
             );
-        // A cached passphrase makes `PKDECRYPT` prompt-free while an export always prompts
-        // (the agent never uses its cache for exports): stay with `PKDECRYPT` unless the run
-        // turns out to need the key for many values.
+        // A protected key without a cached passphrase needs its one prompt anyway: export it
+        // at once. Otherwise `PKDECRYPT` is prompt-free (an export of a key with a cached
+        // passphrase prompts: the agent never uses its cache for exports), so the key stays in
+        // the agent unless the run turns out to need it for many values.
         let export = exportable
-            && (!held.cached || {
+            && ((held.protected && !held.cached) || {
                 let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
                 let n = uses.entry(key.fingerprint()).or_default();
                 *n += 1;
-                *n > CACHED_PKDECRYPTS
+                *n > PKDECRYPTS_BEFORE_EXPORT
             });
         if export {
             match &*self.export(key, held)? {
