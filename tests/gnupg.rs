@@ -733,7 +733,11 @@ fn unprotected_key_in_bulk_needs_no_prompt() {
     let env = Env::new();
     // The scripted pinentry is installed only to count prompts: there must be none.
     let home = protected_home(&env, "unprotected", &[]);
-    ok(&gpg(&home).arg("--import").arg(key("bob.sec.asc")).output().unwrap());
+    ok(&gpg(&home)
+        .arg("--import")
+        .arg(key("bob.sec.asc"))
+        .output()
+        .unwrap());
     let file = bob_file(&env, 30);
     let o = env.run(&[&home_str(&home), "decrypt", "-e", file.to_str().unwrap()]);
     let out = stdout(ok(&o));
