@@ -141,6 +141,11 @@ pub enum Error {
     /// The GnuPG home directory does not exist.
     #[error("Configured GPG home directory {} doesn't exist, check gpg_gnupghome configuration value is correct", .0.display())]
     NoGnupgHome(PathBuf),
+    /// The GnuPG home setting is an empty string.
+    #[error(
+        "No GPG home directory configured, check gpg_gnupghome configuration value is correct"
+    )]
+    NoGnupgHomeConfigured,
     /// gpg-agent could not be used.
     #[error("gpg-agent: {0}")]
     Agent(String),

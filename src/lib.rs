@@ -53,6 +53,7 @@ pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
+pub mod gnupg;
 pub mod hiera;
 pub mod lookup;
 pub mod pgp;

@@ -69,7 +69,11 @@ fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
         c.is::<UsageError>()
             || matches!(
                 c.downcast_ref::<eyaml_gpg::Error>(),
-                Some(eyaml_gpg::Error::NoGnupgHome(_) | eyaml_gpg::Error::Keyring { .. })
+                Some(
+                    eyaml_gpg::Error::NoGnupgHome(_)
+                        | eyaml_gpg::Error::NoGnupgHomeConfigured
+                        | eyaml_gpg::Error::Keyring { .. }
+                )
             )
     });
     ExitCode::from(if environment { 2 } else { 1 })

@@ -52,6 +52,15 @@ pub trait SecretKeyProvider: Send + Sync {
     ) -> Result<(Option<SymmetricAlgorithm>, SessionKey)>;
 }
 
+/// Computes GnuPG validity on demand: `(primary fingerprint, at least full)` pairs. It runs at
+/// most once per store, when a key from a GnuPG home is first needed for encryption, so runs
+/// that only decrypt never ask `gpg` about trust.
+pub type ValiditySource = Box<dyn Fn() -> Result<Vec<(String, bool)>> + Send + Sync>;
+
+/// Decrypts a message the store cannot read in process (a GnuPG 2.4 OCB message), e.g. by
+/// running `gpg --decrypt`.
+pub type OcbFallback = Box<dyn Fn(&[u8]) -> Result<Plaintext> + Send + Sync>;
+
 /// Asks for the passphrase of a protected secret key.
 pub trait PassphrasePrompt: Send + Sync {
     /// Returns the passphrase for the key described by `description`.
@@ -106,6 +115,10 @@ pub struct Keystore {
     /// Validity from GnuPG trust dbs: primary fingerprint to "at least full".
     validity: HashMap<Fingerprint, bool>,
     always_trust: bool,
+    validity_source: Option<ValiditySource>,
+    /// What `validity_source` answered (its error as text: `Error` is not `Clone`).
+    lazy_validity: OnceLock<std::result::Result<HashMap<Fingerprint, bool>, String>>,
+    ocb_fallback: Option<OcbFallback>,
 }
 
 impl Default for Keystore {
@@ -139,6 +152,9 @@ impl Keystore {
             prompt_lock: Mutex::new(()),
             validity: HashMap::new(),
             always_trust: false,
+            validity_source: None,
+            lazy_validity: OnceLock::new(),
+            ocb_fallback: None,
         }
     }
 
@@ -157,6 +173,40 @@ impl Keystore {
     pub fn set_validity(&mut self, fingerprint: &str, valid: bool) {
         if let Ok(fp) = fingerprint.parse::<Fingerprint>() {
             self.validity.insert(fp, valid);
+        }
+    }
+
+    /// Asks `source` for validities the first time a key from a GnuPG home is resolved for
+    /// encryption (validities given with [`Keystore::set_validity`] take precedence).
+    pub fn set_validity_source(&mut self, source: ValiditySource) {
+        self.validity_source = Some(source);
+    }
+
+    /// Uses `fallback` for messages that cannot be read in process (OCB).
+    pub fn set_ocb_fallback(&mut self, fallback: OcbFallback) {
+        self.ocb_fallback = Some(fallback);
+    }
+
+    fn is_valid(&self, fp: &Fingerprint) -> Result<bool> {
+        if let Some(v) = self.validity.get(fp) {
+            return Ok(*v);
+        }
+        let Some(source) = &self.validity_source else {
+            return Ok(false);
+        };
+        let lazy = self.lazy_validity.get_or_init(|| {
+            source()
+                .map(|pairs| {
+                    pairs
+                        .into_iter()
+                        .filter_map(|(f, v)| f.parse::<Fingerprint>().ok().map(|f| (f, v)))
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
+        });
+        match lazy {
+            Ok(map) => Ok(map.get(fp).copied().unwrap_or(false)),
+            Err(e) => Err(Error::Gpg(e.clone())),
         }
     }
 
@@ -485,39 +535,39 @@ impl Keystore {
     }
 
     fn decrypt_inner(&self, message: &[u8]) -> Result<Plaintext> {
+        let info = self.inspect(message)?;
+        match info.container {
+            Container::Ocb => {
+                return match &self.ocb_fallback {
+                    Some(fallback) => fallback(message),
+                    None => Err(Error::OcbMessage),
+                }
+            }
+            Container::Unprotected => return Err(Error::NoIntegrity),
+            Container::SeipdV1 | Container::SeipdV2 => {}
+        }
         let helper = Helper {
             store: self,
             failure: None,
             decrypted: false,
         };
-        let attempt = DecryptorBuilder::from_bytes(message)
+        // The structure was read first (cheap next to the decryption) so that an OCB message
+        // never reaches the agent or a passphrase prompt, and refusals say precisely why.
+        let mut decryptor = DecryptorBuilder::from_bytes(message)
             .and_then(|b| b.with_policy(&self.policy, None, helper))
             .map_err(|e| match e.downcast::<Error>() {
                 Ok(ours) => ours,
                 Err(e) => Error::Malformed(e.to_string()),
-            })
-            .and_then(|mut decryptor| {
-                let mut out = Zeroizing::new(Vec::new());
-                decryptor
-                    .read_to_end(&mut out)
-                    .map_err(|e| Error::Malformed(e.to_string()))?;
-                if decryptor.helper_ref().decrypted {
-                    Ok(out)
-                } else {
-                    Err(Error::NotEncrypted)
-                }
-            });
-        // The structure is only read when something went wrong (it costs a second parse), to
-        // say precisely why: not OpenPGP, truncated, not encrypted, no MDC, or GnuPG's OCB.
-        attempt.map_err(|err| match (&err, self.inspect(message)) {
-            (Error::NoSecretKey { .. } | Error::BadPassphrase(_) | Error::NoTerminal(_), _) => err,
-            (_, Err(structural)) => structural,
-            (_, Ok(info)) => match info.container {
-                Container::Ocb => Error::OcbMessage,
-                Container::Unprotected => Error::NoIntegrity,
-                Container::SeipdV1 | Container::SeipdV2 => err,
-            },
-        })
+            })?;
+        let mut out = Zeroizing::new(Vec::new());
+        decryptor
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed(e.to_string()))?;
+        if decryptor.helper_ref().decrypted {
+            Ok(out)
+        } else {
+            Err(Error::NotEncrypted)
+        }
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
@@ -762,7 +812,7 @@ impl Backend for Keystore {
         let cert = self.cert_info(idx);
         if let KeyOrigin::GnupgHome(_) = cert.origin {
             let fp = self.certs[idx].cert.fingerprint();
-            if !self.always_trust && !self.validity.get(&fp).copied().unwrap_or(false) {
+            if !self.always_trust && !self.is_valid(&fp)? {
                 return Err(Error::Untrusted {
                     short_id: cert.key_id.short(),
                     email: cert.email.clone().unwrap_or_default(),

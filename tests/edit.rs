@@ -495,7 +495,6 @@ fn unknown_recipient() {
 
 /// Needs `--gpg-gnupghome` keys (GnuPG home support is a parallel branch): enable once merged.
 #[test]
-#[ignore = "needs GnuPG home key loading (--gpg-gnupghome) from the GnuPG home branch"]
 fn untrusted_key() {
     let e = Edit::new();
     let t = e.t_file();
