@@ -428,7 +428,7 @@ impl<'a> Checker<'a> {
                                 format!(
                                     "{} expires on {} (within {} days): extend it or replace it",
                                     who(&name, &k.cert.fingerprint),
-                                    date(exp),
+                                    crate::datetime::date(exp),
                                     self.config.expiry_warning.as_secs() / 86400
                                 ),
                             ));
@@ -456,7 +456,10 @@ impl<'a> Checker<'a> {
                             let what = if s.revoked {
                                 "is revoked".to_string()
                             } else {
-                                format!("expired on {}", s.expires.map(date).unwrap_or_default())
+                                format!(
+                                    "expired on {}",
+                                    s.expires.map(crate::datetime::date).unwrap_or_default()
+                                )
                             };
                             out.findings.push(finding(
                                 Rule::RecipientHygiene,
@@ -1026,25 +1029,6 @@ fn naming_kind(name: &str) -> Option<&'static str> {
     } else {
         Some("name")
     }
-}
-
-/// `YYYY-MM-DD` (UTC) of a time.
-fn date(t: SystemTime) -> String {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    };
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = secs.div_euclid(86400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 fn char_col(line: &str, byte: usize) -> usize {
@@ -1753,15 +1737,6 @@ a::secret: DEC::GPG[x3]! # eyaml-gpg: allow plaintext-secret
         let got = run("a: DEC::GPG[one]!\nb: DEC(3)::GPG[cut short\nc: DECIDE::x[\n");
         let ids: Vec<_> = got.iter().map(|(r, l, c)| (r.as_str(), *l, *c)).collect();
         assert_eq!(ids, vec![("dec-marker", 1, 4), ("dec-marker", 2, 4)]);
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(date(SystemTime::UNIX_EPOCH), "1970-01-01");
-        assert_eq!(
-            date(SystemTime::UNIX_EPOCH + Duration::from_secs(1_709_164_800)),
-            "2024-02-29"
-        );
     }
 
     #[test]

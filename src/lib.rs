@@ -49,6 +49,7 @@
 
 pub mod check;
 pub mod crypto;
+pub mod datetime;
 pub mod edit;
 pub mod error;
 pub mod eyaml;

@@ -138,7 +138,7 @@ fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
             .unwrap_or_default();
         let stem = format!(
             "{name}.eyaml-gpg-conflict-{}",
-            fsutil::timestamp(SystemTime::now())
+            eyaml_gpg::datetime::timestamp(SystemTime::now())
         );
         let conflict = (1..)
             .map(|n| match n {
