@@ -23,8 +23,10 @@
 pub mod crypto;
 pub mod error;
 pub mod eyaml;
+pub mod fsutil;
 pub mod pgp;
 pub mod recipients;
+pub mod recrypt;
 pub mod stale;
 pub mod token;
 

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
+        Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -42,6 +43,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<common::Status>() => {
+            ExitCode::from(e.downcast_ref::<common::Status>().map_or(1, |s| s.0))
+        }
         Err(e) => fail(&ui, e),
     }
 }

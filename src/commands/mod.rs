@@ -3,6 +3,7 @@
 pub mod decrypt;
 pub mod encrypt;
 pub mod generate;
+pub mod recrypt;
 
 use std::io::Write;
 use std::path::Path;
