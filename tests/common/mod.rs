@@ -29,10 +29,7 @@ pub struct Env {
 impl Env {
     /// A fresh temp home.
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("eyaml-gpg-test")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("eyaml-gpg-test").tempdir().expect("temp dir");
         Env { dir }
     }
 
@@ -90,28 +87,12 @@ impl Env {
             std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
         for k in keys {
-            let out = gpg(&home)
-                .args(["--batch", "--import"])
-                .arg(key(k))
-                .output()
-                .expect("gpg");
-            assert!(
-                out.status.success(),
-                "gpg --import {k}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = gpg(&home).args(["--batch", "--import"]).arg(key(k)).output().expect("gpg");
+            assert!(out.status.success(), "gpg --import {k}: {}", String::from_utf8_lossy(&out.stderr));
         }
         if ownertrust {
-            let out = gpg(&home)
-                .arg("--import-ownertrust")
-                .arg(key("ownertrust.txt"))
-                .output()
-                .expect("gpg");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = gpg(&home).arg("--import-ownertrust").arg(key("ownertrust.txt")).output().expect("gpg");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
         home
     }
@@ -122,9 +103,7 @@ impl Drop for Env {
         // Stop any agent a test started in a home below the temp directory.
         if let Ok(entries) = std::fs::read_dir(self.path()) {
             for e in entries.flatten() {
-                if e.path().join("pubring.kbx").exists()
-                    || e.path().join("private-keys-v1.d").exists()
-                {
+                if e.path().join("pubring.kbx").exists() || e.path().join("private-keys-v1.d").exists() {
                     let _ = Command::new("gpgconf")
                         .arg("--homedir")
                         .arg(e.path())
@@ -141,10 +120,7 @@ impl Drop for Env {
 /// `gpg` on a given home, batch mode, quiet.
 pub fn gpg(home: &Path) -> Command {
     let mut c = Command::new("gpg");
-    c.arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--quiet", "--no-tty"])
-        .stdin(Stdio::null());
+    c.arg("--homedir").arg(home).args(["--batch", "--quiet", "--no-tty"]).stdin(Stdio::null());
     c
 }
 
@@ -179,12 +155,7 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts success, showing stderr otherwise.
 pub fn ok(o: &Output) -> &Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstderr:\n{}",
-        o.status.code(),
-        stderr(o)
-    );
+    assert!(o.status.success(), "exit {:?}\nstderr:\n{}", o.status.code(), stderr(o));
     o
 }
 
@@ -195,12 +166,7 @@ pub fn enc_payloads(text: &str) -> Vec<String> {
     while let Some(i) = rest.find("ENC[GPG,") {
         let after = &rest[i + 8..];
         let end = after.find(']').expect("closing bracket");
-        out.push(
-            after[..end]
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect(),
-        );
+        out.push(after[..end].chars().filter(|c| !c.is_whitespace()).collect());
         rest = &after[end..];
     }
     out
@@ -209,7 +175,5 @@ pub fn enc_payloads(text: &str) -> Vec<String> {
 /// Decodes base64 (test helper; panics on bad input).
 pub fn b64decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .expect("base64")
+    base64::engine::general_purpose::STANDARD.decode(s).expect("base64")
 }
