@@ -4,7 +4,8 @@
 //! `benches/recrypt.sh`.
 //!
 //! Usage: `recrypt_cost KEYRING... -- RECIPIENT,RECIPIENT,... FILE...`
-//! Prints `values=N sum_ms=S per_value_ms=P`.
+//! Prints `values=N cpu_ms=C sum_ms=S per_value_ms=P (decrypt D + encrypt E)`: `cpu_ms` is the
+//! thread's CPU time over the loop (load-independent), the others wall time.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,14 +29,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys = eyaml::resolve_all(&store, &names)?;
     let files: Vec<PathBuf> = args[split + 2..].iter().map(PathBuf::from).collect();
     let method = Method::default();
+    let cpu_start = thread_cpu_ns();
     let mut values = 0usize;
     let mut total = Duration::ZERO;
+    let mut decrypting = Duration::ZERO;
     for f in &files {
         let text = std::fs::read_to_string(f)?;
         for t in token::scan(&text, Kinds::ENC) {
             if let Token::Enc(e) = &t.token {
                 let start = Instant::now();
                 let plain = eyaml::decrypt_value(&store, e, &method)?;
+                decrypting += start.elapsed();
                 let message = store.encrypt(&keys, &plain)?;
                 total += start.elapsed();
                 std::hint::black_box(message);
@@ -43,10 +47,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    let cpu_ms = match (cpu_start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => format!("{:.1}", (b - a) as f64 / 1e6),
+        _ => "unknown".into(),
+    };
     let ms = total.as_secs_f64() * 1000.0;
+    let n = values.max(1) as f64;
+    let dec = decrypting.as_secs_f64() * 1000.0;
     println!(
-        "values={values} sum_ms={ms:.1} per_value_ms={:.4}",
-        ms / values.max(1) as f64
+        "values={values} cpu_ms={cpu_ms} sum_ms={ms:.1} per_value_ms={:.4} (decrypt {:.4} + encrypt {:.4})",
+        ms / n,
+        dec / n,
+        (ms - dec) / n
     );
     Ok(())
+}
+
+/// CPU time of this thread in nanoseconds (Linux `schedstat`): unlike wall time, it does not
+/// grow when other processes share the cores.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
