@@ -105,10 +105,8 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         b.finish_and_clear();
     }
     let mut failed_values = 0;
-    for o in &outcomes {
-        for e in &o.errors {
-            ctx.ui.error(&e.to_string());
-        }
+    for (f, o) in files.iter().zip(&outcomes) {
+        report_failures(ctx, &f.path, &o.errors);
         failed_values += o.errors.len();
     }
     let failed_files = outcomes.iter().filter(|o| !o.ok()).count() + broken.len();
@@ -204,6 +202,30 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         eprintln!("{line}");
     }
     Ok(())
+}
+
+/// Reports a file's failed values, one line per distinct reason (a key missing for a whole
+/// file would otherwise repeat the same message for every value).
+fn report_failures(ctx: &Context, path: &Path, errors: &[Error]) {
+    let mut by_reason: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for e in errors {
+        match e {
+            Error::At { line, source, .. } => {
+                by_reason.entry(source.to_string()).or_default().push(*line)
+            }
+            e => ctx.ui.error(&e.to_string()),
+        }
+    }
+    for (reason, mut lines) in by_reason {
+        lines.sort_unstable();
+        let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
+        let which = if lines.len() == 1 { "line" } else { "lines" };
+        ctx.ui.error(&format!(
+            "{}: {which} {}: {reason}",
+            path.display(),
+            lines.join(", ")
+        ));
+    }
 }
 
 /// The files named, and the files with the extension below the directories named (hidden
