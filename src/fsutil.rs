@@ -13,6 +13,23 @@ use crate::error::{Error, Result};
 /// permissions (and, where allowed, owner and group) are kept; a symlink is followed, so the
 /// file it points to is replaced, not the link. On any error the target is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    stage(path, bytes)?.commit()
+}
+
+/// A new content written and flushed next to its target, not yet in place: [`Staged::commit`]
+/// renames it over the target; dropping it removes the temp file. Staging every file of a
+/// batch before committing any makes a failure (full disk, read-only directory) leave every
+/// target untouched, since only the renames remain.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+/// Writes `bytes` to a temp file next to `path` (see [`write_atomic`]) without replacing it.
+pub fn stage(path: &Path, bytes: &[u8]) -> Result<Staged> {
     let target = real_target(path);
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -20,25 +37,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let old = std::fs::metadata(&target).ok();
     let (tmp_path, mut tmp) = create_temp(&dir, &target)?;
+    let staged = Staged {
+        tmp: tmp_path,
+        target,
+        dir,
+        done: false,
+    };
     let result = (|| -> std::io::Result<()> {
         if let Some(meta) = &old {
             tmp.set_permissions(meta.permissions())?;
             keep_owner(&tmp, meta);
         }
         tmp.write_all(bytes)?;
-        tmp.sync_all()?;
-        drop(tmp);
-        std::fs::rename(&tmp_path, &target)?;
+        tmp.sync_all()
+    })();
+    result.map_err(|e| Error::io(&staged.target, e))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// The file that [`Staged::commit`] replaces.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the temp file over the target.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.done = true;
         // The rename is durable only once the directory itself is on disk.
-        if let Ok(d) = File::open(&dir) {
+        if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp_path);
-        Error::io(&target, e)
-    })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The file a write to `path` should replace: the end of a symlink chain, else `path`.
@@ -138,6 +178,18 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(std::fs::read(&real).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_dropped_stage_leaves_the_target_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.eyaml");
+        std::fs::write(&p, "old").unwrap();
+        let staged = stage(&p, b"new").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        drop(staged);
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -135,9 +135,23 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
                 }
             }
         }
+        // Stage every file (written and flushed next to its target) before replacing any:
+        // without --keep-going a failure here still leaves every file as it was.
+        let mut staged = Vec::new();
         if write_errors == 0 || args.keep_going {
             for (i, text) in plan {
-                match fsutil::write_atomic(&files[i].path, text.as_bytes()) {
+                match fsutil::stage(&files[i].path, text.as_bytes()) {
+                    Ok(s) => staged.push((i, s)),
+                    Err(e) => {
+                        ctx.ui.error(&e.to_string());
+                        write_errors += 1;
+                    }
+                }
+            }
+        }
+        if write_errors == 0 || args.keep_going {
+            for (i, s) in staged {
+                match s.commit() {
                     Ok(()) => written[i] = true,
                     Err(e) => {
                         ctx.ui.error(&e.to_string());
@@ -182,18 +196,41 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         others(&totals)
     );
     if failed_files + write_errors > 0 {
-        let why = if may_write {
+        let why = if args.keep_going {
             format!(
                 "{} file{} not written",
                 failed_files + write_errors,
                 plural(failed_files + write_errors)
             )
+        } else if files_written == 0 {
+            let mut parts = Vec::new();
+            if failed_values > 0 {
+                parts.push(format!(
+                    "{failed_values} value{} failed",
+                    plural(failed_values)
+                ));
+            }
+            if !broken.is_empty() {
+                parts.push(format!(
+                    "{} file{} could not be inspected",
+                    broken.len(),
+                    plural(broken.len())
+                ));
+            }
+            if write_errors > 0 {
+                parts.push(format!(
+                    "{write_errors} file{} could not be written",
+                    plural(write_errors)
+                ));
+            }
+            format!(
+                "nothing written: {} (--keep-going writes the files that succeeded)",
+                parts.join(", ")
+            )
         } else {
             format!(
-                "nothing written: {failed_values} value{} and {} file{} failed (--keep-going writes the files that succeeded)",
-                plural(failed_values),
-                failed_files,
-                plural(failed_files)
+                "{write_errors} file{} could not be replaced after the others were",
+                plural(write_errors)
             )
         };
         return Err(anyhow!("{line}; {why}"));
