@@ -670,6 +670,17 @@ fn directories_walk_by_extension_skipping_hidden_ones() {
     assert_eq!(files(&[]), ids(&["a.eyaml", "b.eyaml"]));
     assert_eq!(files(&["--extension", "yaml"]), ids(&["c.yaml"]));
     assert_eq!(files(&["--extension", ".yaml"]), ids(&["c.yaml"]));
+    let o = run(
+        &env,
+        &PUBLIC,
+        &["recrypt", "--dry-run", "--extension", "nope", "t"],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("t: no *.nope file below it"),
+        "{}",
+        stderr(&o)
+    );
     // A file named explicitly is taken whatever its name; a hidden root is walked.
     assert_eq!(
         files(&["t/.git/d.eyaml", "t/.hidden"]),

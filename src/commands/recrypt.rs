@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
             args.change_encryption
         ));
     }
-    let paths = collect(&args.paths, &args.extension)?;
+    let paths = collect(ctx, &args.paths, &args.extension)?;
     let store = ctx.keystore()?;
     let method = Method(ctx.settings.method.clone());
     let over = RecipientOverride {
@@ -267,7 +267,7 @@ fn report_failures(ctx: &Context, path: &Path, errors: &[Error]) {
 
 /// The files named, and the files with the extension below the directories named (hidden
 /// directories and `.git` skipped), each once, in order.
-fn collect(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
+fn collect(ctx: &Context, paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
     let suffix = format!(".{}", extension.trim_start_matches('.'));
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -294,6 +294,7 @@ fn collect(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
                 e.depth() == 0
                     || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
             });
+        let mut found = 0;
         for entry in walk {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(p).to_path_buf();
@@ -302,7 +303,12 @@ fn collect(paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
             let name = entry.file_name().to_string_lossy();
             if name.ends_with(&suffix) && name.len() > suffix.len() && entry.path().is_file() {
                 add(entry.into_path());
+                found += 1;
             }
+        }
+        if found == 0 {
+            ctx.ui
+                .warn(&format!("{}: no *{suffix} file below it", p.display()));
         }
     }
     Ok(out)
