@@ -55,6 +55,9 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A file changed on disk between being read and being rewritten.
+    #[error("{}: changed on disk while being re-encrypted; not written", .0.display())]
+    ChangedOnDisk(PathBuf),
     /// The payload of an `ENC[…]` value is not valid base64.
     #[error("invalid base64 in ENC value")]
     Base64,

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::crypto::{Backend, EncryptionKey};
 use crate::error::{Error, Result};
 use crate::eyaml::{decrypt_value, encode_payload, Method};
+use crate::fsutil;
 use crate::stale::{FileInspection, ValueReport, ValueState};
 use crate::token::{self, EncToken, Located, Token, GPG_TAG};
 
@@ -116,6 +117,64 @@ pub fn recrypt_files(
     outcomes
 }
 
+/// What writing a batch of files did.
+#[derive(Debug)]
+pub struct Written {
+    /// Per file (in the order given): whether it was replaced.
+    pub written: Vec<bool>,
+    /// Files that could not be written (changed on disk meanwhile, I/O errors).
+    pub errors: Vec<Error>,
+}
+
+/// Writes the new texts of `outcomes`. Without `keep_going`, nothing is written when any file
+/// failed (a value in `outcomes`, or `other_failures`, e.g. files that could not be
+/// inspected) and nothing when any file cannot be written. Every file is first checked to be
+/// unchanged on disk since it was inspected, then staged (written and flushed next to its
+/// target), and only then are the staged files renamed into place.
+pub fn write_files(
+    files: &[FileInspection],
+    outcomes: &[FileOutcome],
+    other_failures: bool,
+    keep_going: bool,
+) -> Written {
+    let mut out = Written {
+        written: vec![false; files.len()],
+        errors: Vec::new(),
+    };
+    let failed = other_failures || outcomes.iter().any(|o| !o.ok());
+    if failed && !keep_going {
+        return out;
+    }
+    let mut plan = Vec::new();
+    for (i, (f, o)) in files.iter().zip(outcomes).enumerate() {
+        if let Some(text) = &o.text {
+            match std::fs::read(&f.path) {
+                Ok(now) if now == f.text.as_bytes() => plan.push((i, text)),
+                Ok(_) => out.errors.push(Error::ChangedOnDisk(f.path.clone())),
+                Err(e) => out.errors.push(Error::io(&f.path, e)),
+            }
+        }
+    }
+    let mut staged = Vec::new();
+    if out.errors.is_empty() || keep_going {
+        for (i, text) in plan {
+            match fsutil::stage(&files[i].path, text.as_bytes()) {
+                Ok(s) => staged.push((i, s)),
+                Err(e) => out.errors.push(e),
+            }
+        }
+    }
+    if out.errors.is_empty() || keep_going {
+        for (i, s) in staged {
+            match s.commit() {
+                Ok(()) => out.written[i] = true,
+                Err(e) => out.errors.push(e),
+            }
+        }
+    }
+    out
+}
+
 /// Renders tokens with some replaced (by token index); all other text verbatim.
 pub fn apply(tokens: &[Located], replaced: &HashMap<usize, String>) -> String {
     tokens
@@ -179,8 +238,40 @@ mod tests {
                 _ => panic!("token kinds differ"),
             }
         }
-        std::fs::write(&file, text).unwrap();
+        let w = write_files(std::slice::from_ref(&insp), &out, false, false);
+        assert_eq!(w.written, vec![true]);
+        assert_eq!(&std::fs::read_to_string(&file).unwrap(), text);
         let after = inspect_file(&keys, &file, &method, &more).unwrap();
         assert_eq!(after.counts().current, 4);
+    }
+
+    #[test]
+    fn a_file_changed_on_disk_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
+        let file = dir.path().join("app1.eyaml");
+        std::fs::copy(src, &file).unwrap();
+        let keys = store(&["bob.sec.asc", "puppetmaster.pub.asc"]);
+        let method = Method::default();
+        let over = RecipientOverride {
+            names: vec!["bob@example.com,puppetmaster".into()],
+            file: None,
+        };
+        let insp = inspect_file(&keys, &file, &method, &over).unwrap();
+        let out = recrypt_files(&keys, std::slice::from_ref(&insp), &method, false, &|| {});
+        std::fs::write(&file, "edited meanwhile\n").unwrap();
+        let w = write_files(std::slice::from_ref(&insp), &out, false, false);
+        assert_eq!(w.written, vec![false]);
+        assert!(matches!(w.errors[..], [Error::ChangedOnDisk(_)]));
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "edited meanwhile\n"
+        );
+        // Another failure stops every write unless keep_going.
+        std::fs::copy(src, &file).unwrap();
+        let w = write_files(std::slice::from_ref(&insp), &out, true, false);
+        assert_eq!((w.written, w.errors.len()), (vec![false], 0));
+        let w = write_files(std::slice::from_ref(&insp), &out, true, true);
+        assert_eq!(w.written, vec![true]);
     }
 }

@@ -11,7 +11,7 @@ use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
 use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::recrypt::{self, FileOutcome};
 use eyaml_gpg::stale::{self, FileInspection, RecipientOverride, StateCounts, ValueState};
-use eyaml_gpg::{fsutil, Error};
+use eyaml_gpg::Error;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -110,57 +110,12 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         failed_values += o.errors.len();
     }
     let failed_files = outcomes.iter().filter(|o| !o.ok()).count() + broken.len();
-    let may_write = failed_files == 0 || args.keep_going;
-    let mut written = vec![false; files.len()];
-    let mut write_errors = 0;
-    if may_write {
-        // Every file is checked before any is written, so a file changed meanwhile stops the
-        // run (without --keep-going) while nothing has been written yet.
-        let mut plan = Vec::new();
-        for (i, (f, o)) in files.iter().zip(&outcomes).enumerate() {
-            if let Some(text) = &o.text {
-                match std::fs::read(&f.path) {
-                    Ok(now) if now == f.text.as_bytes() => plan.push((i, text)),
-                    Ok(_) => {
-                        ctx.ui.error(&format!(
-                            "{}: changed while being re-encrypted; not written",
-                            f.path.display()
-                        ));
-                        write_errors += 1;
-                    }
-                    Err(e) => {
-                        ctx.ui.error(&Error::io(&f.path, e).to_string());
-                        write_errors += 1;
-                    }
-                }
-            }
-        }
-        // Stage every file (written and flushed next to its target) before replacing any:
-        // without --keep-going a failure here still leaves every file as it was.
-        let mut staged = Vec::new();
-        if write_errors == 0 || args.keep_going {
-            for (i, text) in plan {
-                match fsutil::stage(&files[i].path, text.as_bytes()) {
-                    Ok(s) => staged.push((i, s)),
-                    Err(e) => {
-                        ctx.ui.error(&e.to_string());
-                        write_errors += 1;
-                    }
-                }
-            }
-        }
-        if write_errors == 0 || args.keep_going {
-            for (i, s) in staged {
-                match s.commit() {
-                    Ok(()) => written[i] = true,
-                    Err(e) => {
-                        ctx.ui.error(&e.to_string());
-                        write_errors += 1;
-                    }
-                }
-            }
-        }
+    let written = recrypt::write_files(&files, &outcomes, !broken.is_empty(), args.keep_going);
+    for e in &written.errors {
+        ctx.ui.error(&e.to_string());
     }
+    let write_errors = written.errors.len();
+    let written = written.written;
     let recrypted: usize = outcomes
         .iter()
         .zip(&written)
