@@ -107,6 +107,11 @@ pub enum Command {
                       eyaml-gpg lookup profile::base::packages --merge unique hieradata/*.eyaml"
     )]
     Lookup(LookupArgs),
+    /// Re-encrypt the values of files or whole trees whose recipients changed
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg recrypt --dry-run hieradata/\n  eyaml-gpg recrypt --gpg-keyring ~/keys/me.sec.asc hieradata/\n  eyaml-gpg recrypt --all hieradata/common.eyaml\n\nExit status: 0 done (--dry-run: nothing stale), 1 a value or file failed (--dry-run: something is stale or could not be inspected), 2 usage error"
+    )]
+    Recrypt(RecryptArgs),
 
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
@@ -232,6 +237,47 @@ pub enum LookupFormat {
     /// YAML as `puppet lookup` prints it
     Yaml,
     /// JSON on one line
+    Json,
+}
+
+/// `recrypt` options.
+#[derive(Args, Debug)]
+pub struct RecryptArgs {
+    /// Files and directories (directories are searched for *.eyaml, skipping hidden ones)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Encryption to re-encrypt with (only gpg, the default)
+    #[arg(short = 'd', long, value_name = "METHOD", default_value = "gpg")]
+    pub change_encryption: String,
+
+    /// Re-encrypt every value, not only those whose recipients changed
+    #[arg(long)]
+    pub all: bool,
+
+    /// Report which values would change and why; write nothing (needs no secret key)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Write the files whose values all succeeded even when others fail
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Extension of the files searched in directories
+    #[arg(long, value_name = "EXT", default_value = "eyaml")]
+    pub extension: String,
+
+    /// Report format on standard output
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// `recrypt --format` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For people
+    Text,
+    /// One JSON document (schema in the README)
     Json,
 }
 

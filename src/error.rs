@@ -46,6 +46,18 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// An error that belongs to a file as a whole (no position).
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A file changed on disk between being read and being rewritten.
+    #[error("{}: changed on disk while being re-encrypted; not written", .0.display())]
+    ChangedOnDisk(PathBuf),
     /// The payload of an `ENC[…]` value is not valid base64.
     #[error("invalid base64 in ENC value")]
     Base64,
@@ -227,6 +239,14 @@ impl Error {
         }
     }
 
+    /// Wraps the error with the file it belongs to.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        Error::InFile {
+            path: path.into(),
+            source: Box::new(self),
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
@@ -238,7 +258,7 @@ impl Error {
     /// The innermost error, past any position wrappers.
     pub fn root(&self) -> &Error {
         match self {
-            Error::At { source, .. } => source.root(),
+            Error::At { source, .. } | Error::InFile { source, .. } => source.root(),
             e => e,
         }
     }

@@ -34,10 +34,28 @@ pub fn unique_suffix() -> String {
 /// see the old or the new content, never a mix; on any error the target is untouched and the
 /// temp file is removed.
 ///
-/// `mode`: `Some(m)` sets permission bits `m`; `None` keeps the existing file's mode, or uses
-/// [`NEW_FILE_MODE`] for a file that does not exist yet. A symbolic link is followed: the file it
-/// points to is replaced and the link stays.
+/// `mode`: `Some(m)` sets permission bits `m`; `None` keeps the existing file's mode (and,
+/// where allowed, its owner and group), or uses [`NEW_FILE_MODE`] for a file that does not
+/// exist yet. A symbolic link is followed: the file it points to is replaced and the link stays.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    stage(path, bytes, mode)?.commit()
+}
+
+/// A new content written and flushed next to its target, not yet in place: [`Staged::commit`]
+/// renames it over the target; dropping it removes the temp file. Staging every file of a
+/// batch before committing any makes a failure (full disk, read-only directory) leave every
+/// target untouched, since only the renames remain.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    target: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    done: bool,
+}
+
+/// Writes `bytes` to a temp file next to `path` (see [`write_atomic`]) without replacing it.
+pub fn stage(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<Staged> {
     let target = match fs::canonicalize(path) {
         Ok(real) => real,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
@@ -49,7 +67,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
             path: path.to_path_buf(),
         });
     }
-    let mode = mode
+    let bits = mode
         .or_else(|| existing.as_ref().map(|m| m.mode() & 0o7777))
         .unwrap_or(NEW_FILE_MODE);
     let dir = match target.parent() {
@@ -67,21 +85,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
+        if let (Some(meta), None) = (&existing, mode) {
+            // Only root may give a file away; for anyone else it stays theirs, as with an
+            // in-place write by the same user.
+            let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
+        }
         f.write_all(bytes)?;
         // The open mode is filtered by the umask; set the exact bits.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &target)?;
-        if let Ok(d) = File::open(&dir) {
+        f.set_permissions(fs::Permissions::from_mode(bits))?;
+        f.sync_all()
+    })();
+    match result {
+        Ok(()) => Ok(Staged {
+            tmp,
+            target,
+            path: path.to_path_buf(),
+            dir,
+            done: false,
+        }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(Error::io(path, e))
+        }
+    }
+}
+
+impl Staged {
+    /// The file that [`Staged::commit`] replaces (a symbolic link resolved).
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the temp file over the target and syncs the directory.
+    pub fn commit(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.path, e))?;
+        self.done = true;
+        // The rename is durable only once the directory itself is on disk.
+        if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Overwrites a regular file with zeros (its whole length), syncs it and removes it. A file
@@ -180,6 +232,18 @@ mod tests {
         let err = write_atomic(&sub.join("x.eyaml"), b"x", None).unwrap_err();
         assert!(err.to_string().contains("x.eyaml"), "{err}");
         assert!(write_atomic(dir.path(), b"x", None).is_err());
+    }
+
+    #[test]
+    fn a_dropped_stage_leaves_the_target_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.eyaml");
+        std::fs::write(&p, "old").unwrap();
+        let staged = stage(&p, b"new", None).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        drop(staged);
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

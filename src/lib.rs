@@ -59,6 +59,7 @@ pub mod hiera;
 pub mod lookup;
 pub mod pgp;
 pub mod recipients;
+pub mod recrypt;
 pub mod stale;
 pub mod token;
 pub mod value;

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
+        Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<common::Status>() => {
+            ExitCode::from(e.downcast_ref::<common::Status>().map_or(1, |s| s.0))
+        }
         Err(e) => fail(&ui, e),
     }
 }

@@ -3,11 +3,15 @@
 //! stale when the two sets differ. `recrypt` and `check` are built on this.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::crypto::{Backend, EncryptionKey, KeyId, MessageInfo};
 use crate::error::Error;
-use crate::eyaml::{check_scheme, decode_payload, Method};
-use crate::token::EncToken;
+use crate::eyaml::{check_scheme, decode_payload, resolve_all, Method};
+use crate::recipients::{self, Recipients};
+use crate::token::{self, EncToken, Kinds, Located, Token};
 
 /// What inspection found for one value.
 #[derive(Debug)]
@@ -80,6 +84,189 @@ pub fn inspect_value(
         Ok(info) => compare(&info, desired),
         Err(e) => ValueState::Unreadable(e),
     }
+}
+
+/// Where recipients come from when no recipients file is searched: `--gpg-recipients` and
+/// `--gpg-recipients-file`. Empty means "the nearest `hiera-eyaml-gpg.recipients`".
+#[derive(Clone, Debug, Default)]
+pub struct RecipientOverride {
+    /// `--gpg-recipients` values (each may be a comma list).
+    pub names: Vec<String>,
+    /// `--gpg-recipients-file`.
+    pub file: Option<PathBuf>,
+}
+
+/// The keys a file's values should be encrypted to, and where that list came from.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// The recipient list and its source.
+    pub recipients: Recipients,
+    /// The resolved encryption keys, in list order, without duplicates.
+    pub keys: Vec<EncryptionKey>,
+}
+
+/// Resolves the desired keys for the values of `file`: the override if given, else the
+/// nearest recipients file above the file's real directory. A key named twice (e.g. by
+/// e-mail and by fingerprint) counts once.
+pub fn desired_for(
+    backend: &dyn Backend,
+    over: &RecipientOverride,
+    file: &Path,
+) -> Result<Desired, Error> {
+    let dir = recipients::target_dir(file);
+    let recipients = recipients::resolve(&over.names, over.file.as_deref(), Some(&dir))?;
+    let mut keys =
+        resolve_all(backend, &recipients.names).map_err(|e| match recipients.file() {
+            Some(f) => e.in_file(f),
+            None => e,
+        })?;
+    let mut seen = BTreeSet::new();
+    keys.retain(|k| seen.insert(k.subkey_id));
+    Ok(Desired { recipients, keys })
+}
+
+/// One value of a file and what inspection found.
+#[derive(Debug)]
+pub struct ValueReport {
+    /// Index of the token in the file's token list (the `n` of `DEC(n)` in edit mode).
+    pub index: usize,
+    /// 1-based line of the value (of the `>` for a block).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The text before the value on its line, trimmed, without a trailing `:`: usually
+    /// the YAML key (`-` for a list item).
+    pub label: String,
+    /// The value's state.
+    pub state: ValueState,
+}
+
+/// The label of the token starting at `offset`: the rest of its line before it.
+fn label_at(text: &str, offset: usize) -> String {
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let before = text[start..offset].trim();
+    before
+        .strip_suffix(':')
+        .unwrap_or(before)
+        .trim_end()
+        .to_string()
+}
+
+/// Inspects every `ENC[…]` value of a scanned text against the desired keys (in parallel).
+pub fn inspect_tokens(
+    backend: &dyn Backend,
+    text: &str,
+    tokens: &[Located],
+    method: &Method,
+    desired: &[EncryptionKey],
+) -> Vec<ValueReport> {
+    tokens
+        .par_iter()
+        .enumerate()
+        .filter_map(|(index, t)| match &t.token {
+            Token::Enc(e) => Some(ValueReport {
+                index,
+                line: t.line,
+                column: t.column,
+                label: label_at(text, t.offset),
+                state: inspect_value(backend, e, method, desired),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A file read and inspected: its text and tokens (kept, so a later rewrite works on exactly
+/// what was inspected), its desired keys and every value's state.
+#[derive(Debug)]
+pub struct FileInspection {
+    /// The file as named.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+    /// Its tokens (`ENC` kind only).
+    pub tokens: Vec<Located>,
+    /// The desired keys; `None` when the file has no encrypted value (nothing is resolved).
+    pub desired: Option<Desired>,
+    /// Every `ENC[…]` value, in file order.
+    pub values: Vec<ValueReport>,
+}
+
+impl FileInspection {
+    /// How many values are in each state: (current, stale, wildcard, unreadable).
+    pub fn counts(&self) -> StateCounts {
+        let mut c = StateCounts::default();
+        for v in &self.values {
+            match v.state {
+                ValueState::Current => c.current += 1,
+                ValueState::Stale { .. } => c.stale += 1,
+                ValueState::Wildcard { .. } => c.wildcard += 1,
+                ValueState::Unreadable(_) => c.unreadable += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Numbers of values per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Encrypted to exactly the desired keys.
+    pub current: usize,
+    /// Encrypted to other keys.
+    pub stale: usize,
+    /// Hidden recipients.
+    pub wildcard: usize,
+    /// Not readable.
+    pub unreadable: usize,
+}
+
+impl std::ops::AddAssign for StateCounts {
+    fn add_assign(&mut self, o: StateCounts) {
+        self.current += o.current;
+        self.stale += o.stale;
+        self.wildcard += o.wildcard;
+        self.unreadable += o.unreadable;
+    }
+}
+
+/// Reads `path` and inspects every value against the file's desired keys. Needs public keys
+/// only. Errors (unreadable file, not UTF-8, no recipients, a recipient with no key) name
+/// the file.
+pub fn inspect_file(
+    backend: &dyn Backend,
+    path: &Path,
+    method: &Method,
+    over: &RecipientOverride,
+) -> Result<FileInspection, Error> {
+    if path.is_dir() {
+        return Err(Error::IsADirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    let tokens = token::scan(&text, Kinds::ENC);
+    let has_values = tokens.iter().any(|t| matches!(t.token, Token::Enc(_)));
+    let desired = if has_values {
+        Some(desired_for(backend, over, path).map_err(|e| e.in_file(path))?)
+    } else {
+        None
+    };
+    let values = match &desired {
+        Some(d) => inspect_tokens(backend, &text, &tokens, method, &d.keys),
+        None => Vec::new(),
+    };
+    Ok(FileInspection {
+        path: path.to_path_buf(),
+        text,
+        tokens,
+        desired,
+        values,
+    })
 }
 
 #[cfg(test)]

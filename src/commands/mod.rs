@@ -6,6 +6,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod generate;
 pub mod lookup;
+pub mod recrypt;
 pub mod textconv;
 
 use std::io::Write;
