@@ -104,6 +104,10 @@ pub struct Agent {
     exports: Mutex<HashMap<Fingerprint, ExportCell>>,
     /// `PKDECRYPT`s so far per key, to tell a bulk run.
     uses: Mutex<HashMap<Fingerprint, usize>>,
+    /// Keygrips the agent has used once in this run (see [`Agent::pkdecrypt`]).
+    warmed: Mutex<std::collections::HashSet<String>>,
+    /// Held while a key is used for the first time.
+    first_use: Mutex<()>,
     options: Vec<String>,
 }
 
@@ -147,6 +151,8 @@ impl Agent {
             pool: Mutex::new(Vec::new()),
             exports: Mutex::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
+            warmed: Mutex::new(std::collections::HashSet::new()),
+            first_use: Mutex::new(()),
             options: tty_options(),
         }
     }
@@ -324,14 +330,33 @@ impl Agent {
     ) -> Result<(Zeroizing<Vec<u8>>, bool)> {
         let names = self.names(key);
         let sexp = ciphertext_sexp(ciphertext)?;
-        let r = self.with_conn(|c| {
-            c.transact(&format!("SETKEY {}", held.keygrip), &mut |_| None)?;
-            c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
-            c.transact("PKDECRYPT", &mut |kw| {
-                (kw == "CIPHERTEXT").then(|| Zeroizing::new(sexp.clone()))
+        // gpg-agent 2.2 rewrites a key file in place the first time it uses the key, and a
+        // parallel request reading the file meanwhile fails with an S-expression error. So the
+        // first use of each key runs alone, and such an error is retried once.
+        let warmed = self
+            .warmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&held.keygrip);
+        let _alone = (!warmed).then(|| self.first_use.lock().unwrap_or_else(|p| p.into_inner()));
+        let attempt = || {
+            self.with_conn(|c| {
+                c.transact(&format!("SETKEY {}", held.keygrip), &mut |_| None)?;
+                c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
+                c.transact("PKDECRYPT", &mut |kw| {
+                    (kw == "CIPHERTEXT").then(|| Zeroizing::new(sexp.clone()))
+                })
             })
-        })?;
+        };
+        let r = match attempt()? {
+            Err(Failure::Agent { code, .. }) if is_sexp_error(code) => attempt()?,
+            r => r,
+        };
         let response = r.map_err(|e| agent_error(e, "PKDECRYPT", &names.short))?;
+        self.warmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(held.keygrip.clone());
         let unpadded = response
             .status
             .iter()
@@ -532,6 +557,12 @@ impl AgentDecryptor<'_> {
             _ => Err(bad("unsupported algorithm")),
         }
     }
+}
+
+/// Whether a libgpg-error code is one of libgcrypt's S-expression parse errors
+/// (`GPG_ERR_SEXP_INV_LEN_SPEC` 201 to `GPG_ERR_SEXP_BAD_OCT_CHAR` 213).
+fn is_sexp_error(code: u32) -> bool {
+    (201..=213).contains(&code)
 }
 
 /// The ciphertext as the agent wants it: `(enc-val(<algo>(<name><value>)…))`, as gpg builds it.
