@@ -124,8 +124,9 @@ pub enum Command {
     Generate(GenerateArgs),
 }
 
-/// Where a plaintext or an eyaml text comes from.
-#[derive(Args, Debug, Clone, Default)]
+/// Where a plaintext or an eyaml text comes from. `Debug` hides the `-s` string (a secret
+/// for `encrypt`).
+#[derive(Args, Clone, Default)]
 pub struct Sources {
     /// Source input is a string provided as an argument
     #[arg(short, long, value_name = "STRING")]
@@ -142,6 +143,17 @@ pub struct Sources {
     /// Source input is an eyaml file
     #[arg(short, long, value_name = "FILE")]
     pub eyaml: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("string", &self.string.as_ref().map(|_| "<redacted>"))
+            .field("file", &self.file)
+            .field("stdin", &self.stdin)
+            .field("eyaml", &self.eyaml)
+            .finish()
+    }
 }
 
 /// `encrypt` options.

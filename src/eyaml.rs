@@ -101,14 +101,22 @@ fn split_results(
     }
 }
 
-/// The result of decrypting a text into edit-mode form.
-#[derive(Debug)]
+/// The result of decrypting a text into edit-mode form. `Debug` hides the text.
 pub struct Decrypted {
     /// The text with every value as `DEC::GPG[plaintext]!`; a secret.
     pub text: Zeroizing<String>,
     /// Values whose plaintext contains `]!` and so cannot be read back from this form
     /// (the line of each).
     pub ambiguous: Vec<usize>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("text", &"<redacted>")
+            .field("ambiguous", &self.ambiguous)
+            .finish()
+    }
 }
 
 /// `decrypt -e`: every `ENC[…]` value replaced by `DEC::GPG[plaintext]!` in its own form.
@@ -335,5 +343,14 @@ mod tests {
         assert!(!truncation("a: DEC::GPG[abc]!\nb: \"x]!\"\n"));
         assert!(!truncation("a: DEC::GPG[abc]!\nb: DEC::GPG[d]!\n"));
         assert!(!truncation("a: DEC::GPG[abc]!\nb: x]!#y\n"));
+    }
+
+    #[test]
+    fn debug_hides_decrypted_text() {
+        let d = Decrypted {
+            text: Zeroizing::new("a: DEC::GPG[hunter2]!".into()),
+            ambiguous: vec![],
+        };
+        assert!(!format!("{d:?}").contains("hunter2"));
     }
 }

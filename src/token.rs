@@ -394,10 +394,19 @@ pub fn render_dec(tag: &str, id: Option<u64>, plaintext: &str, form: &Form) -> S
 }
 
 /// Maps byte offsets to 1-based line and column numbers.
-#[derive(Debug)]
 pub struct LineCounter<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+}
+
+impl std::fmt::Debug for LineCounter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The text may be edit-mode text full of plaintexts: only its size is shown.
+        f.debug_struct("LineCounter")
+            .field("bytes", &self.text.len())
+            .field("lines", &self.line_starts.len())
+            .finish()
+    }
 }
 
 impl<'a> LineCounter<'a> {
