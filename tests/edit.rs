@@ -26,6 +26,7 @@ n=$(cat "$EYAML_COUNT" 2>/dev/null || echo 0); n=$((n+1))
 [ -n "$EYAML_PPID" ] && echo $PPID > "$EYAML_PPID"
 [ -n "$EYAML_MOVE" ] && mv "$f" "$f.moved"
 [ -n "$EYAML_TOUCH" ] && printf '# changed elsewhere\n' >> "$EYAML_TOUCH"
+[ -n "$EYAML_RMDIR" ] && rm -rf "$EYAML_RMDIR"
 if [ -n "$EYAML_READY" ]; then echo $$ > "$EYAML_READY.tmp"; mv "$EYAML_READY.tmp" "$EYAML_READY"; exec sleep 20; fi
 exit ${EYAML_EDITOR_RC:-0}
 "#;
@@ -880,6 +881,42 @@ fn file_changed_during_the_edit() {
     let text = std::fs::read_to_string(&conflict[0]).unwrap();
     assert!(!text.contains("mine") && !text.contains("DEC"));
     assert_eq!(e.decrypt(&conflict[0]), T_DEC.replace("alpha", "mine"));
+    e.assert_no_temp_left();
+}
+
+#[test]
+fn directory_removed_during_the_edit_keeps_the_edit_elsewhere() {
+    let e = Edit::new();
+    let t = e.t_file();
+    let sub = e.env.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::copy(&t, sub.join("t.eyaml")).unwrap();
+    let out = e.edit(
+        &[
+            ("EYAML_SED", "s/alpha/mine/"),
+            ("EYAML_RMDIR", sub.to_str().unwrap()),
+        ],
+        &["sub/t.eyaml"],
+        &bob(),
+    );
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("was removed while the editor was open"),
+        "{err}"
+    );
+    // The file's directory is gone: the encrypted edit lands in the current directory.
+    let kept: Vec<PathBuf> = std::fs::read_dir(e.env.path())
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| p.to_string_lossy().contains("t.eyaml.eyaml-gpg-conflict-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{err}");
+    assert!(err.contains(&kept[0].display().to_string()), "{err}");
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(!text.contains("mine") && !text.contains("DEC"));
+    assert_eq!(e.decrypt(&kept[0]), T_DEC.replace("alpha", "mine"));
     e.assert_no_temp_left();
 }
 

@@ -124,7 +124,8 @@ fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Writes the new text, unless the file changed on disk during the edit: then the encrypted
-/// result goes next to it and the user merges by hand.
+/// result goes next to it and the user merges by hand. If the file cannot be written at all,
+/// the encrypted result is kept elsewhere (see [`rescue`]): an edit is never lost.
 fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
     let now = current_bytes(path)?;
     let dir = match path.parent() {
@@ -132,26 +133,6 @@ fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
         _ => PathBuf::from("."),
     };
     if now.as_deref() != before {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stem = format!(
-            "{name}.eyaml-gpg-conflict-{}",
-            eyaml_gpg::datetime::timestamp(SystemTime::now())
-        );
-        let conflict = (1..)
-            .map(|n| match n {
-                1 => dir.join(&stem),
-                n => dir.join(format!("{stem}-{n}")),
-            })
-            .find(|p| fs::symlink_metadata(p).is_err())
-            .expect("a free name");
-        fsutil::write_atomic(
-            &conflict,
-            text.as_bytes(),
-            Some(fsutil::new_file_mode(&dir)),
-        )?;
         let what = if now.is_none() {
             "was removed"
         } else if before.is_none() {
@@ -159,19 +140,65 @@ fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
         } else {
             "changed on disk"
         };
+        let kept = rescue(path, &dir, text)?;
         return Err(anyhow!(
             "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
              (encrypted) as {}: merge the two, e.g. compare `eyaml-gpg decrypt -e` of both",
             path.display(),
-            conflict.display()
+            kept.display()
         ));
     }
     let mode = match before {
         Some(_) => None,
         None => Some(fsutil::new_file_mode(&dir)),
     };
-    fsutil::write_atomic(path, text.as_bytes(), mode)?;
+    if let Err(e) = fsutil::write_atomic(path, text.as_bytes(), mode) {
+        let kept = rescue(path, &dir, text)?;
+        return Err(anyhow!(
+            "{e}; the file was not changed, your edit is saved (encrypted) as {}",
+            kept.display()
+        ));
+    }
     Ok(())
+}
+
+/// Saves the encrypted result of an edit that could not be written to `path`, as
+/// `NAME.eyaml-gpg-conflict-<UTC time>` next to it, else in the current directory, else in
+/// the home directory. The text holds ciphertexts only, never a plaintext.
+fn rescue(path: &Path, dir: &Path, text: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = format!(
+        "{name}.eyaml-gpg-conflict-{}",
+        eyaml_gpg::datetime::timestamp(SystemTime::now())
+    );
+    let mut places = vec![dir.to_path_buf()];
+    places.extend(std::env::current_dir().ok());
+    places.extend(std::env::var_os("HOME").map(PathBuf::from));
+    let mut last = None;
+    for place in places {
+        let free = (1..100)
+            .map(|n| match n {
+                1 => place.join(&stem),
+                n => place.join(format!("{stem}-{n}")),
+            })
+            .find(|p| fs::symlink_metadata(p).is_err());
+        let Some(target) = free else { continue };
+        match fsutil::write_atomic(
+            &target,
+            text.as_bytes(),
+            Some(fsutil::new_file_mode(&place)),
+        ) {
+            Ok(()) => return Ok(target),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => anyhow!("{e}; the edit could not be saved anywhere"),
+        None => anyhow!("no place to save the edit"),
+    })
 }
 
 fn read_edited(file: &Path) -> Result<Zeroizing<String>> {
