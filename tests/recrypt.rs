@@ -764,3 +764,30 @@ fn hidden_recipients_and_unreadable_values_are_reported_and_left_alone() {
         ids(&[BOB_SUB])
     );
 }
+
+#[test]
+fn dry_run_ignores_gnupg_trust_the_real_run_does_not() {
+    let env = Env::new();
+    let root = tree(&env);
+    // A CI-like home: public keys imported, no ownertrust, so no key is valid.
+    let home = env.gnupg_home(
+        "ci-home",
+        &["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"],
+        false,
+    );
+    std::fs::write(
+        root.join("development/hiera-eyaml-gpg.recipients"),
+        "bob@example.com\nalice@example.com\n",
+    )
+    .unwrap();
+    let home_arg = format!("--gpg-gnupghome={}", home.display());
+    let o = env.run(&[&home_arg, "recrypt", "--dry-run", "hieradata"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("app2.eyaml"), "{}", stdout(&o));
+    let before = snapshot(&root);
+    let secret = format!("--gpg-keyring={}", key("bob.sec.asc").display());
+    let o = env.run(&[&home_arg, &secret, "recrypt", "hieradata"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not trusted"), "{}", stderr(&o));
+    assert_eq!(changed(&before, &snapshot(&root)), BTreeSet::new());
+}
