@@ -26,7 +26,8 @@ pub fn selected(value: &ValueReport, all: bool) -> bool {
 }
 
 /// Decrypts one value and encrypts its plaintext to `keys` with a fresh session key, rendered
-/// in the value's own form (string or block with its indentation) and scheme spelling.
+/// in the value's own form (string or block with its indentation) with the canonical `GPG` tag
+/// (whatever case or absence of a tag the old value had).
 pub fn recrypt_value(
     backend: &dyn Backend,
     enc: &EncToken,
@@ -35,8 +36,11 @@ pub fn recrypt_value(
 ) -> Result<String> {
     let plaintext = decrypt_value(backend, enc, method)?;
     let message = backend.encrypt(keys, &plaintext)?;
-    let tag = enc.scheme.as_deref().unwrap_or(GPG_TAG);
-    Ok(token::render_enc(tag, &encode_payload(&message), &enc.form))
+    Ok(token::render_enc(
+        GPG_TAG,
+        &encode_payload(&message),
+        &enc.form,
+    ))
 }
 
 /// What re-encryption did to one file.
@@ -198,6 +202,28 @@ mod tests {
                 .unwrap();
         }
         s
+    }
+
+    #[test]
+    fn recrypted_values_get_the_canonical_tag() {
+        let keys = store(&["bob.sec.asc"]);
+        let text =
+            std::fs::read_to_string("fixtures/reference/hieradata/development/app1/app1.eyaml")
+                .unwrap();
+        let to = vec![keys.resolve("bob@example.com").unwrap()];
+        for spelled in ["ENC[gpg,", "ENC["] {
+            let changed = text.replacen("ENC[GPG,", spelled, 1);
+            let tokens = token::scan(&changed, token::Kinds::ENC);
+            let enc = tokens
+                .iter()
+                .find_map(|t| match &t.token {
+                    token::Token::Enc(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            let out = recrypt_value(&keys, &enc, &Method::default(), &to).unwrap();
+            assert!(out.starts_with("ENC[GPG,"), "{spelled}: {}", &out[..12]);
+        }
     }
 
     #[test]
