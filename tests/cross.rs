@@ -323,3 +323,76 @@ fn trust_check_survives_a_missing_ultimately_trusted_key() {
         stderr(&out)
     );
 }
+
+/// Bug: a value the agent cannot decrypt is shown as `ENC[…]` in the editor; an editor change
+/// that touched its text (here a global replace of `443`) was saved, leaving a value nobody
+/// can decrypt (`invalid base64`). Now the edit is refused with the value's position and the
+/// file is untouched; a new, well-formed ENC value is still accepted.
+#[test]
+fn edit_refuses_an_enc_value_damaged_in_the_editor() {
+    let env = Env::new();
+    let home = env.gnupg_home("bob-home", &["bob.sec.asc"], false);
+    let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
+    let role = tree.join("production/role.eyaml");
+    let before = std::fs::read(&role).unwrap();
+    let ed = env.write("ed.sh", EDITOR_SCRIPT);
+    std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let edit = |sed: &str, args: &[&str]| {
+        cmd(&env, &home)
+            .env("EDITOR", &ed)
+            .env("EYAML_SED", sed)
+            .arg("edit")
+            .args(args)
+            .arg(&role)
+            .output()
+            .unwrap()
+    };
+    // `443` is the port and also occurs in the deploy_ssh_key ciphertext (line 46).
+    assert!(String::from_utf8_lossy(&before).contains("BD5d443ntk"));
+    // Its `>` is at 34:34 of the file: below 11 preamble lines, plus one note line when values
+    // are decrypted (the note says three are shown encrypted).
+    for (args, line) in [(&[][..], 46), (&["-d"][..], 45)] {
+        let out = edit("s/443/8443/", args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let want = format!(
+            "role.eyaml (edit text):{line}:34: this ENC value is not in the file and cannot be \
+             read (invalid base64 in ENC value)"
+        );
+        assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+        assert_eq!(std::fs::read(&role).unwrap(), before, "file untouched");
+    }
+    // Only the port changed: saved.
+    let out = edit("s/port: 443/port: 8443/", &["-d"]);
+    ok(&out);
+    let after = std::fs::read_to_string(&role).unwrap();
+    assert_eq!(
+        after,
+        String::from_utf8_lossy(&before).replace("port: 443", "port: 8443")
+    );
+    // A pasted ENC value that is well-formed (from `encrypt`) is accepted.
+    let out = cmd(&env, &home)
+        .args([
+            "encrypt",
+            "-o",
+            "string",
+            "-s",
+            "new",
+            "--gpg-recipients",
+            "bob@example.com",
+            "--gpg-always-trust",
+        ])
+        .output()
+        .unwrap();
+    let value = stdout(ok(&out));
+    let out = cmd(&env, &home)
+        .env("EDITOR", &ed)
+        .env("EYAML_SED", format!("$a pasted: {value}"))
+        .args(["edit", "-d", path(&role)])
+        .output()
+        .unwrap();
+    ok(&out);
+    let text = std::fs::read_to_string(&role).unwrap();
+    assert!(text.ends_with(&format!("pasted: {value}\n")), "{text}");
+    let out = run(&env, &home, &["lookup", "pasted", path(&role)]);
+    assert_eq!(stdout(ok(&out)), "--- new\n");
+}
