@@ -116,6 +116,7 @@ pub struct Session {
     body: Zeroizing<String>,
     added_newline: bool,
     options: Options,
+    method: Method,
 }
 
 impl std::fmt::Debug for Session {
@@ -191,6 +192,7 @@ impl Session {
             body,
             added_newline,
             options,
+            method: method.clone(),
         }
     }
 
@@ -217,6 +219,44 @@ impl Session {
         }
         out.push_str(&self.body);
         out
+    }
+
+    /// GPG `ENC[…]` values of the edited text that are not in the original file and cannot be
+    /// read as an encrypted message: an ENC value shown in the editor (no secret key, `-d`)
+    /// that the editor changed by accident would otherwise be saved corrupt. Other schemes are
+    /// left to `check`.
+    fn damaged_enc_values(&self, backend: &dyn Backend, body: &str) -> Vec<Error> {
+        let original: std::collections::HashSet<&str> = self
+            .tokens
+            .iter()
+            .filter_map(|t| match &t.token {
+                Token::Enc(e) => Some(e.raw.as_str()),
+                _ => None,
+            })
+            .collect();
+        let label = self.label();
+        token::scan(body, Kinds::BOTH)
+            .iter()
+            .filter_map(|t| match &t.token {
+                Token::Enc(e) if !original.contains(e.raw.as_str()) => Some((t, e)),
+                _ => None,
+            })
+            .filter(|(_, e)| {
+                eyaml::check_scheme(e.scheme.as_deref().unwrap_or(&self.method.0)).is_ok()
+            })
+            .filter_map(|(t, e)| {
+                let why = eyaml::decode_payload(e)
+                    .and_then(|m| backend.inspect(&m))
+                    .err()?;
+                Some(
+                    Error::EditText(format!(
+                        "this ENC value is not in the file and cannot be read ({why}); \
+                         undo the change to it, or delete it"
+                    ))
+                    .at(&label, t.line, t.column),
+                )
+            })
+            .collect()
     }
 
     /// The name errors about the edited text carry: positions are in the text the editor shows.
@@ -266,6 +306,11 @@ impl Session {
                 errors.push(shift(Error::UnknownDecId(id).at(&label, t.line, t.column)));
             }
         }
+        errors.extend(
+            self.damaged_enc_values(backend, body)
+                .into_iter()
+                .map(shift),
+        );
         if !errors.is_empty() {
             return Err(Problem::Retry(errors));
         }

@@ -207,7 +207,10 @@ fn uses_keyboxd(home: &Path) -> bool {
 /// Validity of every key of `home` as GnuPG computes it from its trust db:
 /// `(primary fingerprint, validity is full or ultimate)`. One `gpg` run.
 pub fn validity(home: &Path) -> Result<Vec<(String, bool)>> {
-    let out = run(
+    // gpg exits 2 after a complete listing when it logged an error on the way, e.g. "public
+    // key of ultimately trusted key X not found" (a key deleted from a home whose trust db
+    // still names it); gpg itself still encrypts then, so a listing on stdout is used.
+    let out = run_keeping_output(
         gpg(home).args(["--with-colons", "--fixed-list-mode", "--list-keys"]),
         "gpg --list-keys",
     )
@@ -299,12 +302,22 @@ fn gpgconf(home: &Path) -> Command {
 
 /// Runs a command, returning its standard output, or an error with its last stderr line.
 fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
+    run_inner(cmd, what, false)
+}
+
+/// As [`run`], but a non-zero exit with something on standard output returns that output.
+fn run_keeping_output(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
+    run_inner(cmd, what, true)
+}
+
+fn run_inner(cmd: &mut Command, what: &str, keep_output: bool) -> Result<Vec<u8>> {
     let out = cmd
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
         .output()
         .map_err(|e| Error::Gpg(format!("cannot run {what}: {e}")))?;
-    if !out.status.success() {
+    let usable = out.status.success() || (keep_output && !out.stdout.is_empty());
+    if !usable {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr
             .lines()
