@@ -488,6 +488,30 @@ fn usage_errors_exit_2() {
     }
 }
 
+#[test]
+fn a_symlinked_file_is_checked_like_the_file() {
+    let env = Env::new();
+    let real = env.write("elsewhere/leak.eyaml", "a: DEC::GPG[plant3d-linked]!\n");
+    let dir = env.join("tree");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&real, dir.join("leak.eyaml")).unwrap();
+    let out = env.run(&[
+        "check",
+        "--skip",
+        "stale-recipients",
+        "--skip",
+        "unknown-recipient",
+        "tree",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("leak.eyaml:1:4: error[dec-marker]"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("plant3d") && !stderr(&out).contains("plant3d"));
+}
+
 // ---- git ----
 
 fn bin_dir() -> PathBuf {

@@ -917,6 +917,11 @@ fn config_files_are_read_and_flags_win() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        !stderr(&out).contains("[unclosed"),
+        "no source excerpt: {}",
+        stderr(&out)
+    );
     // EYAML_GPG_KEYRING, a `:`-separated list
     let list = format!(
         "{}:{}",

@@ -276,7 +276,10 @@ fn work_tree(paths: &[PathBuf], patterns: &[String]) -> Result<Tree> {
             .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git");
         for entry in walker {
             let entry = entry.map_err(|e| anyhow::anyhow!("{e}"))?;
-            if !entry.file_type().is_file() {
+            // A symbolic link to a file is checked like the file (as `recrypt` does).
+            let is_file =
+                entry.file_type().is_file() || (entry.path_is_symlink() && entry.path().is_file());
+            if !is_file {
                 continue;
             }
             let path = entry.path();

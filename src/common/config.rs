@@ -57,8 +57,13 @@ fn load_file(path: &Path) -> Result<BTreeMap<String, Value>> {
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    let value: Value = serde_saphyr::from_str(&text)
-        .map_err(|e| UsageError(format!("{}: invalid config file: {e}", path.display())))?;
+    let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
+        // The parser's message may quote the offending line; only its first line (the
+        // position and the reason) is shown, as `check` does for data files.
+        let e = e.to_string();
+        let first = e.lines().next().unwrap_or_default();
+        UsageError(format!("{}: invalid config file: {first}", path.display()))
+    })?;
     match value {
         Value::Object(map) => Ok(map
             .into_iter()
