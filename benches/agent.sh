@@ -23,8 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. benches/lib.sh
 
 # A home holding one secret key; protected homes get a passphrase and a scripted pinentry
 # that logs each prompt.

@@ -35,7 +35,7 @@ done
 rm "$TREE/all.eyaml" "$TREE/all.enc"
 echo "tree: $(find "$TREE" -name '*.eyaml' | wc -l) files, $(cat "$TREE"/*/*.eyaml | grep -c 'ENC\[GPG,') values, $(du -sh "$TREE" | cut -f1)"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$ROOT/benches/lib.sh"
 time_it() { # prints seconds of one run of "$@"
   local s e
   s=$(date +%s.%N); "$@" > /dev/null 2>&1 || true; e=$(date +%s.%N)

@@ -14,8 +14,7 @@ trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 mkdir -m 700 "$GNUPGHOME"
 gpg --batch -q --import "$KEYS"/alice.sec.asc "$KEYS"/bob.sec.asc 2>/dev/null
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. benches/lib.sh
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(gpg --version | head -1)"
 printf '%-8s %7s %14s %14s %8s\n' key values eyaml-gpg_ms gpg_loop_ms ratio

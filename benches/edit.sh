@@ -17,8 +17,7 @@ trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 mkdir -m 700 "$GNUPGHOME" "$WORK/run"
 gpg --batch -q --import "$KEYS"/alice.sec.asc "$KEYS"/bob.sec.asc 2>/dev/null
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. benches/lib.sh
 
 # The no-op editor: records when it was launched.
 cat > "$WORK/editor" <<'EOF'

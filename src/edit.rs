@@ -641,6 +641,17 @@ pub fn split_command(s: &str, home: Option<&str>) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// A session on `t.eyaml` with the default options.
+    fn t_session(k: &Keystore, orig: &str) -> Session {
+        Session::new(
+            k,
+            orig,
+            Path::new("t.eyaml"),
+            &Method::default(),
+            Options::default(),
+        )
+    }
+
     fn w(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -776,13 +787,7 @@ mod tests {
     fn plain_change_keeps_every_ciphertext() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let edited = s.editor_text().replace("plain: value", "plain: value2");
         let c = changed(s.finish(&k, &edited, || unreachable!("nothing to encrypt")));
         assert_eq!(c.text, orig.replace("plain: value", "plain: value2"));
@@ -793,13 +798,7 @@ mod tests {
     fn one_secret_changed_others_kept() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let edited = s.editor_text().replace("[bravo]!", "[BRAVO 2]!");
         let c = changed(s.finish(&k, &edited, || bob_recipients(&k)));
         assert_eq!((c.encrypted, c.kept), (1, 1));
@@ -819,13 +818,7 @@ mod tests {
     fn new_values_empty_values_and_removed_ids() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let edited = format!(
             "{}new_s: DEC::GPG[new value]!\nnew_b: >\n  DEC::GPG[new block]!\nempty: DEC::GPG[]!\nafter: plain text\n",
             s.editor_text().replace("DEC(1)::", "DEC::")
@@ -879,13 +872,7 @@ mod tests {
     fn ids_are_checked() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let text = s.editor_text();
         let m = retry(
             s.finish(&k, &format!("{}copy: DEC(1)::GPG[other]!\n", *text), || {
@@ -967,13 +954,7 @@ mod tests {
     fn encryption_problems_can_be_retried() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let edited = s.editor_text().replace("alpha", "alpha2");
         let m = retry(s.finish(&k, &edited, || {
             eyaml::resolve_all(&k, &["nobody@example.com".into()])
@@ -1104,13 +1085,7 @@ mod tests {
     fn a_changed_layout_keeps_the_ciphertext() {
         let k = keys(&["bob.sec.asc"]);
         let orig = t_file(&k);
-        let s = Session::new(
-            &k,
-            &orig,
-            Path::new("t.eyaml"),
-            &Method::default(),
-            Options::default(),
-        );
+        let s = t_session(&k, &orig);
         let edited = s
             .editor_text()
             .replace("secret_a: DEC(1)", "secret_a: >\n  DEC(1)");

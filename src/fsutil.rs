@@ -29,6 +29,30 @@ pub fn unique_suffix() -> String {
     )
 }
 
+/// Reads a file's bytes; a directory or a missing or unreadable file is an error naming it.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(Error::IsADirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Converts bytes read from `path` to text; the error names the file and the offset of the
+/// first invalid byte.
+pub fn utf8(bytes: Vec<u8>, path: &Path) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+/// Reads a file as UTF-8 text (see [`read_bytes`] and [`utf8`]).
+pub fn read_text(path: &Path) -> Result<String> {
+    utf8(read_bytes(path)?, path)
+}
+
 /// Replaces the file at `path` with `bytes` atomically: a temp file in the same directory is
 /// written, flushed to disk and renamed over the target, then the directory is synced. Readers
 /// see the old or the new content, never a mix; on any error the target is untouched and the

@@ -106,12 +106,7 @@ pub struct Document {
 impl Document {
     /// Reads and parses a data file.
     pub fn from_path(path: &Path) -> Result<Document> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
-            path: path.to_path_buf(),
-            offset: e.utf8_error().valid_up_to(),
-        })?;
-        Document::parse(&text, path)
+        Document::parse(&crate::fsutil::read_text(path)?, path)
     }
 
     /// Parses `text`; `path` names it in messages (`<string>` will do).

@@ -397,57 +397,45 @@ impl Keystore {
         }
     }
 
+    /// The certificates a query matches, each with the exact (sub)key it names when the
+    /// recipient ended in `!`.
     fn matching_certs(&self, query: &Query) -> Vec<(usize, Option<Fingerprint>)> {
         let mut out: Vec<(usize, Option<Fingerprint>)> = Vec::new();
         for (i, e) in self.certs.iter().enumerate() {
+            let key = |matches: &dyn Fn(&PublicKey) -> bool, exact: bool| {
+                e.cert
+                    .keys()
+                    .map(|ka| ka.key().clone().role_into_unspecified())
+                    .find(|k| matches(k))
+                    .map(|k| exact.then(|| k.fingerprint()))
+            };
+            let user_id = |matches: &dyn Fn(&openpgp::packet::UserID) -> bool| {
+                e.cert
+                    .userids()
+                    .any(|u| matches(u.userid()))
+                    .then_some(None)
+            };
+            let email = |matches: &dyn Fn(&str) -> bool| {
+                user_id(&|u| u.email().ok().flatten().is_some_and(matches))
+            };
             let hit = match query {
-                Query::Fingerprint(fp, exact) => e
-                    .cert
-                    .keys()
-                    .find(|ka| ka.key().fingerprint().to_hex() == *fp)
-                    .map(|ka| exact.then(|| ka.key().fingerprint())),
-                Query::KeyId(id, exact) => e
-                    .cert
-                    .keys()
-                    .find(|ka| ka.key().keyid().to_hex().ends_with(id.as_str()))
-                    .map(|ka| exact.then(|| ka.key().fingerprint())),
-                Query::MailExact(m) => e
-                    .cert
-                    .userids()
-                    .any(|u| {
-                        u.userid()
-                            .email()
-                            .ok()
-                            .flatten()
-                            .is_some_and(|x| x.eq_ignore_ascii_case(m))
-                    })
-                    .then_some(None),
-                Query::MailSub(m) => e
-                    .cert
-                    .userids()
-                    .any(|u| {
-                        u.userid()
-                            .email()
-                            .ok()
-                            .flatten()
-                            .is_some_and(|x| x.to_lowercase().contains(&m.to_lowercase()))
-                    })
-                    .then_some(None),
-                Query::Exact(s) => e
-                    .cert
-                    .userids()
-                    .any(|u| u.userid().value() == s.as_bytes())
-                    .then_some(None),
+                Query::Fingerprint(fp, exact) => key(&|k| k.fingerprint().to_hex() == *fp, *exact),
+                Query::KeyId(id, exact) => {
+                    key(&|k| k.keyid().to_hex().ends_with(id.as_str()), *exact)
+                }
+                Query::MailExact(m) => email(&|x| x.eq_ignore_ascii_case(m)),
+                Query::MailSub(m) => {
+                    let m = m.to_lowercase();
+                    email(&|x| x.to_lowercase().contains(&m))
+                }
+                Query::Exact(s) => user_id(&|u| u.value() == s.as_bytes()),
                 Query::Substring(s) => {
                     let needle = s.to_lowercase();
-                    e.cert
-                        .userids()
-                        .any(|u| {
-                            String::from_utf8_lossy(u.userid().value())
-                                .to_lowercase()
-                                .contains(&needle)
-                        })
-                        .then_some(None)
+                    user_id(&|u| {
+                        String::from_utf8_lossy(u.value())
+                            .to_lowercase()
+                            .contains(&needle)
+                    })
                 }
             };
             if let Some(exact) = hit {

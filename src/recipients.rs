@@ -60,17 +60,7 @@ pub fn parse(text: &str) -> Vec<String> {
 
 /// Reads and parses a recipients file.
 pub fn read_file(path: &Path) -> Result<Vec<String>> {
-    if path.is_dir() {
-        return Err(Error::IsADirectory {
-            path: path.to_path_buf(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
-        path: path.to_path_buf(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
-    Ok(parse(&text))
+    Ok(parse(&crate::fsutil::read_text(path)?))
 }
 
 /// The nearest recipients file at or above `dir` (made absolute and real first; a directory

@@ -239,16 +239,7 @@ pub fn inspect_file(
     method: &Method,
     over: &RecipientOverride,
 ) -> Result<FileInspection, Error> {
-    if path.is_dir() {
-        return Err(Error::IsADirectory {
-            path: path.to_path_buf(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
-        path: path.to_path_buf(),
-        offset: e.utf8_error().valid_up_to(),
-    })?;
+    let text = crate::fsutil::read_text(path)?;
     let tokens = token::scan(&text, Kinds::ENC);
     let has_values = tokens.iter().any(|t| matches!(t.token, Token::Enc(_)));
     let desired = if has_values {

@@ -280,15 +280,7 @@ fn match_enc(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
     if i == payload_start || bytes.get(i) != Some(&b']') {
         return None;
     }
-    let (start, form) = match block {
-        Some(indentation) => (
-            pos - indentation.len() - 2,
-            Form::Block {
-                indentation: indentation.to_string(),
-            },
-        ),
-        None => (pos, Form::String),
-    };
+    let (start, form) = token_start(pos, block);
     Some((
         i + 1,
         Token::Enc(EncToken {
@@ -333,15 +325,7 @@ fn match_dec(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
     let scheme = text[scheme_start..i].to_string();
     let content_start = i + 1;
     let close = find(&bytes[content_start..], b"]!")? + content_start;
-    let (start, form) = match block {
-        Some(indentation) => (
-            pos - indentation.len() - 2,
-            Form::Block {
-                indentation: indentation.to_string(),
-            },
-        ),
-        None => (pos, Form::String),
-    };
+    let (start, form) = token_start(pos, block);
     Some((
         close + 2,
         Token::Dec(DecToken {
@@ -352,6 +336,20 @@ fn match_dec(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
             raw: text[start..close + 2].to_string(),
         }),
     ))
+}
+
+/// Where a token whose keyword is at `pos` starts, and its form: a block token starts at the
+/// `>` before its newline and indentation.
+fn token_start(pos: usize, block: Option<&str>) -> (usize, Form) {
+    match block {
+        Some(indentation) => (
+            pos - indentation.len() - 2,
+            Form::Block {
+                indentation: indentation.to_string(),
+            },
+        ),
+        None => (pos, Form::String),
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

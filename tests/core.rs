@@ -22,11 +22,16 @@ fn golden(f: &str, ext: &str) -> Vec<u8> {
     std::fs::read(reference().join("golden").join(format!("{f}.{ext}"))).unwrap()
 }
 
-fn all_keys() -> Vec<String> {
-    ["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"]
+/// `--gpg-keyring FILE` for each reference key file.
+fn keyring(files: &[&str]) -> Vec<String> {
+    files
         .iter()
         .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
         .collect()
+}
+
+fn all_keys() -> Vec<String> {
+    keyring(&["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"])
 }
 
 fn run_with(env: &Env, keys: &[String], args: &[&str]) -> std::process::Output {
@@ -102,10 +107,7 @@ fn single_secret_key_decrypts_exactly_what_ruby_said() {
 #[test]
 fn no_secret_key_names_the_recipients_and_the_keys_we_have() {
     let env = Env::new();
-    let keys: Vec<String> = ["alice.sec.asc", "bob.pub.asc"]
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect();
+    let keys: Vec<String> = keyring(&["alice.sec.asc", "bob.pub.asc"]);
     let path = hieradata("development/app1/app1.eyaml");
     let out = run_with(&env, &keys, &["decrypt", "-e", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -159,10 +161,7 @@ fn gpg_decrypt(home: &std::path::Path, payload: &str) -> Vec<u8> {
 fn gpg_reads_what_we_encrypt_for_cv25519_and_rsa() {
     let env = Env::new();
     let home = gpg_home_with_secrets(&env);
-    let keys: Vec<String> = ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect();
+    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
     for (recipients, ids) in [
         ("bob@example.com", vec!["E741DB31073DB129"]),
         ("alice@example.com", vec!["357D502CA066B359"]),
@@ -228,10 +227,7 @@ fn encrypt_eyaml_then_gpg_and_we_decrypt_it() {
         .unwrap()
         .replace("EMPTY_SECRET_PLACEHOLDER", "DEC::GPG[]!");
     std::fs::write(&src, &text).unwrap();
-    let keys: Vec<String> = ["alice.pub.asc", "bob.sec.asc", "puppetmaster.pub.asc"]
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect();
+    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.sec.asc", "puppetmaster.pub.asc"]);
     let out = run_with(&env, &keys, &["-v", "encrypt", "-e", src.to_str().unwrap()]);
     ok(&out);
     assert!(
@@ -264,10 +260,7 @@ fn encrypt_eyaml_then_gpg_and_we_decrypt_it() {
 #[test]
 fn encrypt_output_formats_follow_hiera_eyaml() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.pub.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.pub.asc"]);
     let base = [
         "encrypt",
         "--gpg-recipients",
@@ -340,10 +333,7 @@ fn encrypt_output_formats_follow_hiera_eyaml() {
 #[test]
 fn stdin_and_file_plaintexts_keep_their_exact_bytes() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.sec.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.sec.asc"]);
     let mut child = env
         .cmd()
         .args(&keys)
@@ -415,10 +405,7 @@ fn stdin_and_file_plaintexts_keep_their_exact_bytes() {
 fn recipients_come_from_the_nearest_file_walking_up() {
     let env = Env::new();
     let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
-    let keys: Vec<String> = ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect();
+    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
     let deep = tree.join("development/app1/new/dir");
     std::fs::create_dir_all(&deep).unwrap();
     let file = deep.join("x.eyaml");
@@ -499,10 +486,7 @@ fn recipients_come_from_the_nearest_file_walking_up() {
 #[test]
 fn recipient_strings_match_like_gnupg() {
     let env = Env::new();
-    let keys: Vec<String> = ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect();
+    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
     let home = env.gnupg_home("g", &["bob.pub.asc"], false);
     for (r, id) in [
         (
@@ -569,10 +553,7 @@ fn recipient_strings_match_like_gnupg() {
 #[test]
 fn bad_values_are_all_reported_with_their_lines() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.sec.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.sec.asc"]);
     let good = std::fs::read_to_string(hieradata("development/app1/app1.eyaml")).unwrap();
     let good_token = format!("ENC[GPG,{}]", enc_payloads(&good)[0]);
     let truncated = format!("ENC[GPG,{}]", &enc_payloads(&good)[0][..120]);
@@ -624,10 +605,7 @@ fn bad_values_are_all_reported_with_their_lines() {
 #[test]
 fn paths_and_text_that_cannot_be_read() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.sec.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.sec.asc"]);
     let out = run_with(&env, &keys, &["decrypt", "-e", "missing.eyaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -717,10 +695,7 @@ fn paths_and_text_that_cannot_be_read() {
 #[test]
 fn recipients_problems() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.pub.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.pub.asc"]);
     let out = run_with(&env, &keys, &["encrypt", "-s", "x"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("No recipients provided, don't know who to encrypt to"));
@@ -769,10 +744,7 @@ fn sources_and_methods_are_checked() {
 #[test]
 fn enc_without_scheme_uses_the_method() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.sec.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.sec.asc"]);
     let good = std::fs::read_to_string(hieradata("development/app1/app1.eyaml")).unwrap();
     let token = format!("ENC[{}]", enc_payloads(&good)[0]);
     let out = run_with(&env, &keys, &["decrypt", "-n", "GPG", "-s", &token]);
@@ -797,10 +769,7 @@ fn enc_without_scheme_uses_the_method() {
 #[test]
 fn dec_values_with_a_closing_marker_inside_are_not_truncated() {
     let env = Env::new();
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.pub.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.pub.asc"]);
     let file = env.write("t.eyaml", "a: DEC::GPG[abc]!def]!\nb: plain\n");
     let out = run_with(
         &env,
@@ -825,10 +794,7 @@ fn dec_values_with_a_closing_marker_inside_are_not_truncated() {
         "e.eyaml",
         "empty: DEC::GPG[]!\nafter: plain text\nlast: DEC::GPG[last]!\n",
     );
-    let keys = vec![
-        "--gpg-keyring".to_string(),
-        key("bob.sec.asc").display().to_string(),
-    ];
+    let keys = keyring(&["bob.sec.asc"]);
     let out = run_with(
         &env,
         &keys,
