@@ -4,70 +4,20 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::crypto::{Backend, EncryptionKey, Plaintext};
 use crate::error::{Error, Result};
-use crate::token::{self, DecToken, EncToken, Form, Kinds, Located, Token, GPG_TAG};
-
-/// The encryption method for `ENC[payload]` values written without a scheme (`-n`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Method(pub String);
-
-impl Default for Method {
-    fn default() -> Self {
-        Method("gpg".into())
-    }
-}
-
-/// Checks that `scheme` names GPG; PKCS7 and other hiera-eyaml schemes are not implemented.
-pub fn check_scheme(scheme: &str) -> Result<()> {
-    if scheme.eq_ignore_ascii_case("gpg") {
-        Ok(())
-    } else if scheme.eq_ignore_ascii_case("pkcs7") {
-        Err(Error::UnsupportedScheme("PKCS7".into()))
-    } else {
-        Err(Error::UnknownScheme(scheme.to_string()))
-    }
-}
-
-/// Decodes the base64 payload of a value (whitespace ignored, as Ruby does for blocks).
-pub fn decode_payload(enc: &EncToken) -> Result<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(enc.base64())
-        .map_err(|_| Error::Base64)
-}
-
-/// Encodes a message as the ENC payload: base64 without line breaks.
-pub fn encode_payload(message: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(message)
-}
-
-/// Decrypts one `ENC[…]` value.
-pub fn decrypt_value(backend: &dyn Backend, enc: &EncToken, method: &Method) -> Result<Plaintext> {
-    check_scheme(enc.scheme.as_deref().unwrap_or(&method.0))?;
-    backend.decrypt(&decode_payload(enc)?)
-}
-
-/// Encrypts a plaintext to `recipients` and renders it in `form`.
-pub fn encrypt_value(
-    backend: &dyn Backend,
-    recipients: &[EncryptionKey],
-    plaintext: &[u8],
-    form: &Form,
-) -> Result<String> {
-    let message = backend.encrypt(recipients, plaintext)?;
-    Ok(token::render_enc(GPG_TAG, &encode_payload(&message), form))
-}
+use crate::scheme::{self, KeyMaterial, Scheme};
+use crate::token::{self, DecToken, Kinds, Located, Token};
 
 /// Decrypts every `ENC[…]` value of `tokens` in parallel; results are in token order, one per
 /// ENC token, each error located in `path`.
 pub fn decrypt_all(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     tokens: &[Located],
-    method: &Method,
+    method: Scheme,
     path: &Path,
 ) -> Vec<(usize, Result<Plaintext>)> {
     tokens
@@ -76,7 +26,7 @@ pub fn decrypt_all(
         .filter_map(|(i, t)| match &t.token {
             Token::Enc(e) => Some((
                 i,
-                decrypt_value(backend, e, method).map_err(|err| err.at(path, t.line, t.column)),
+                scheme::decrypt(keys, e, method).map_err(|err| err.at(path, t.line, t.column)),
             )),
             _ => None,
         })
@@ -122,13 +72,13 @@ impl std::fmt::Debug for Decrypted {
 /// `decrypt -e`: every `ENC[…]` value replaced by `DEC::GPG[plaintext]!` in its own form.
 /// All failures are reported together; nothing is returned unless every value decrypted.
 pub fn decrypt_to_dec(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
-    method: &Method,
+    method: Scheme,
     path: &Path,
 ) -> Result<Decrypted, Vec<Error>> {
     let tokens = token::scan(text, Kinds::ENC);
-    let results = split_results(decrypt_all(backend, &tokens, method, path))?;
+    let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
     for (i, p) in results {
         plain[i] = Some(p);
@@ -143,7 +93,8 @@ pub fn decrypt_to_dec(
                     if s.contains("]!") {
                         ambiguous.push(t.line);
                     }
-                    out.push_str(&token::render_dec(GPG_TAG, None, s, &e.form));
+                    let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                    out.push_str(&token::render_dec(tag, None, s, &e.form));
                 }
                 Err(_) => errors.push(Error::PlaintextNotUtf8.at(path, t.line, t.column)),
             },
@@ -163,13 +114,13 @@ pub fn decrypt_to_dec(
 /// `decrypt -s/-f/--stdin`: every `ENC[…]` value replaced by its plaintext. A multi-line
 /// plaintext that follows other text becomes a `|` block (hiera-eyaml's rule).
 pub fn decrypt_substitute(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
-    method: &Method,
+    method: Scheme,
     path: &Path,
 ) -> Result<Zeroizing<Vec<u8>>, Vec<Error>> {
     let tokens = token::scan(text, Kinds::ENC);
-    let results = split_results(decrypt_all(backend, &tokens, method, path))?;
+    let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
     for (i, p) in results {
         plain[i] = Some(p);
@@ -253,8 +204,8 @@ pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Vec<Err
     let mut errors = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         if let Token::Dec(d) = &t.token {
-            match check_scheme(&d.scheme) {
-                Ok(()) => idx.push(i),
+            match Scheme::from_tag(&d.scheme).and_then(|s| s.backend().map(|_| s)) {
+                Ok(_) => idx.push(i),
                 Err(e) => errors.push(e.at(path, t.line, t.column)),
             }
         }
@@ -269,7 +220,7 @@ pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Vec<Err
 /// `encrypt -e`: every `DEC::…[…]!` value encrypted to the recipients `resolve` returns (only
 /// called when there is something to encrypt); other text, ENC values included, kept verbatim.
 pub fn encrypt_dec<F>(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
     path: &Path,
     resolve: F,
@@ -288,14 +239,18 @@ where
         .map(|&i| {
             let t = &tokens[i];
             let Token::Dec(DecToken {
-                plaintext, form, ..
+                scheme,
+                plaintext,
+                form,
+                ..
             }) = &t.token
             else {
                 unreachable!("index of a DEC token")
             };
             (
                 i,
-                encrypt_value(backend, &recipients, plaintext.as_bytes(), form)
+                Scheme::from_tag(scheme)
+                    .and_then(|s| s.encrypt(keys, &recipients, plaintext.as_bytes(), form))
                     .map_err(|e| e.at(path, t.line, t.column)),
             )
         })

@@ -15,7 +15,6 @@ use std::time::SystemTime;
 
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::{fsutil, recipients};
 use zeroize::Zeroizing;
 
@@ -37,7 +36,7 @@ static TERMINATING: AtomicBool = AtomicBool::new(false);
 /// Runs `edit`.
 pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
     let path = args.file.as_path();
-    ctx.check_method()?;
+    let method = ctx.method()?;
     let before = current_bytes(path)?;
     let original = match &before {
         Some(bytes) => utf8(bytes.clone(), path)?,
@@ -58,12 +57,11 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
         }
     };
     let store = ctx.keystore()?;
-    let method = Method(ctx.settings.method.clone());
     let options = Options {
         preamble: !args.no_preamble,
         decrypt: !args.no_decrypt,
     };
-    let session = Session::new(&store, &original, path, &method, options);
+    let session = Session::new(&store, &original, path, method, options);
     for note in session.notes() {
         ctx.ui.warn(&format!("{}: {note}", path.display()));
     }

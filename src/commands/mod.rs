@@ -15,6 +15,7 @@ use std::path::Path;
 use anyhow::Result;
 use eyaml_gpg::crypto::EncryptionKey;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::{eyaml, recipients};
 
 use crate::cli::Sources;
@@ -36,13 +37,26 @@ impl Context {
         keys::keystore(&self.settings, &self.ui)
     }
 
-    /// Checks `-n`: only GPG is implemented.
-    pub fn check_method(&self) -> Result<()> {
-        match self.settings.method.as_str() {
-            "gpg" => Ok(()),
-            "pkcs7" => usage("the pkcs7 encryption method is not supported yet (use -n gpg)"),
-            other => usage(format!(
-                "unknown encryption method {other:?} (this tool handles gpg)"
+    /// The `-n` scheme for values without one, for commands that write or must read every
+    /// value: an unknown or unimplemented method is a usage error.
+    pub fn method(&self) -> Result<Scheme> {
+        match self.scheme_less()? {
+            s if s.is_implemented() => Ok(s),
+            s => usage(format!(
+                "the {} encryption method is not supported yet (use -n gpg)",
+                s.method()
+            )),
+        }
+    }
+
+    /// The `-n` scheme for values without one, for commands that take each value as it
+    /// comes: only an unknown method is a usage error.
+    pub fn scheme_less(&self) -> Result<Scheme> {
+        match Scheme::from_method(&self.settings.method) {
+            Some(s) => Ok(s),
+            None => usage(format!(
+                "unknown encryption method {:?} (this tool handles gpg)",
+                self.settings.method
             )),
         }
     }

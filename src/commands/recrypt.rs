@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::recrypt::{self, FileOutcome};
 use eyaml_gpg::stale::{self, FileInspection, RecipientOverride, StateCounts, ValueState};
 use eyaml_gpg::Error;
@@ -34,14 +33,14 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         // so a CI home with imported public keys and no ownertrust can run the dry run.
         store.set_always_trust(true);
     }
-    let method = Method(ctx.settings.method.clone());
+    let method = ctx.scheme_less()?;
     let over = RecipientOverride {
         names: ctx.settings.recipients.clone(),
         file: ctx.settings.recipients_file.clone(),
     };
     let inspected: Vec<Result<FileInspection, Error>> = paths
         .par_iter()
-        .map(|p| stale::inspect_file(&store, p, &method, &over))
+        .map(|p| stale::inspect_file(&store, p, method, &over))
         .collect();
     let mut files = Vec::new();
     let mut broken = Vec::new();
@@ -101,7 +100,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
 
     warn_unreadable(ctx, &files, args.all);
     let bar = progress_bar(ctx, selected);
-    let outcomes = recrypt::recrypt_files(&store, &files, &method, args.all, &|| {
+    let outcomes = recrypt::recrypt_files(&store, &files, method, args.all, &|| {
         if let Some(b) = &bar {
             b.inc(1)
         }

@@ -3,9 +3,10 @@
 //! a diff: missing keys, a missing GnuPG home or undecryptable values leave the text as it is.
 
 use anyhow::Result;
-use eyaml_gpg::eyaml::{self, Method};
+use eyaml_gpg::eyaml;
 use eyaml_gpg::pgp::Keystore;
-use eyaml_gpg::token::{self, Kinds, Token, GPG_TAG};
+use eyaml_gpg::scheme::Scheme;
+use eyaml_gpg::token::{self, Kinds, Token};
 use zeroize::Zeroizing;
 
 use super::{emit, Context};
@@ -31,8 +32,14 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
             Keystore::new()
         }
     };
-    let method = Method(ctx.settings.method.clone());
-    let results = eyaml::decrypt_all(&store, &tokens, &method, &args.file);
+    let Ok(method) = ctx.scheme_less() else {
+        ctx.ui.debug(&format!(
+            "textconv: encryption method {:?} unusable; showing the file as it is",
+            ctx.settings.method
+        ));
+        return emit(&bytes, false);
+    };
+    let results = eyaml::decrypt_all(&store, &tokens, method, &args.file);
     let mut plain: Vec<Option<eyaml_gpg::crypto::Plaintext>> = vec![None; tokens.len()];
     let mut failed = 0;
     for (i, r) in results {
@@ -51,7 +58,8 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
     for (t, p) in tokens.iter().zip(plain) {
         match (&t.token, p.as_ref().map(|p| std::str::from_utf8(p))) {
             (Token::Enc(e), Some(Ok(s))) => {
-                out.push_str(&token::render_dec(GPG_TAG, None, s, &e.form))
+                let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                out.push_str(&token::render_dec(tag, None, s, &e.form))
             }
             (tok, _) => out.push_str(tok.raw()),
         }
