@@ -370,7 +370,7 @@ impl Session {
                 Piece::Text(s) => out.push_str(s),
                 Piece::Encrypt(..) => match encrypted.get(i) {
                     Some(Some(Ok(s))) => out.push_str(s),
-                    Some(Some(Err(e))) => errors.push(clone_error(e)),
+                    Some(Some(Err(e))) => errors.push(e.clone()),
                     _ => unreachable!("every value to encrypt was encrypted"),
                 },
             }
@@ -498,26 +498,6 @@ fn shift_lines(e: Error, lines: usize) -> Error {
             source,
         },
         e => e,
-    }
-}
-
-/// Errors are not `Clone` (they may hold `io::Error`); encryption errors carry text only, so
-/// they are rebuilt from their message where needed.
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::At {
-            path,
-            line,
-            column,
-            source,
-        } => clone_error(source).at(path, *line, *column),
-        Error::NoKey(r) => Error::NoKey(r.clone()),
-        Error::Untrusted { short_id, email } => Error::Untrusted {
-            short_id: short_id.clone(),
-            email: email.clone(),
-        },
-        Error::NoRecipients => Error::NoRecipients,
-        other => Error::OpenPgp(other.to_string()),
     }
 }
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::crypto::{Backend, EncryptionKey, Plaintext};
-use crate::error::{Error, Result};
+use crate::error::{Error, Errors, Result};
 use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::token::{self, DecToken, Kinds, Located, Token};
 
@@ -35,7 +35,7 @@ pub fn decrypt_all(
 
 fn split_results(
     results: Vec<(usize, Result<Plaintext>)>,
-) -> Result<Vec<(usize, Plaintext)>, Vec<Error>> {
+) -> Result<Vec<(usize, Plaintext)>, Errors> {
     let mut ok = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
     for (i, r) in results {
@@ -44,11 +44,8 @@ fn split_results(
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(ok)
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(ok)
 }
 
 /// The result of decrypting a text into edit-mode form. `Debug` hides the text.
@@ -76,7 +73,7 @@ pub fn decrypt_to_dec(
     text: &str,
     method: Scheme,
     path: &Path,
-) -> Result<Decrypted, Vec<Error>> {
+) -> Result<Decrypted, Errors> {
     let tokens = token::scan(text, Kinds::ENC);
     let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
@@ -101,14 +98,11 @@ pub fn decrypt_to_dec(
             (tok, _) => out.push_str(tok.raw()),
         }
     }
-    if errors.is_empty() {
-        Ok(Decrypted {
-            text: out,
-            ambiguous,
-        })
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(Decrypted {
+        text: out,
+        ambiguous,
+    })
 }
 
 /// `decrypt -s/-f/--stdin`: every `ENC[…]` value replaced by its plaintext. A multi-line
@@ -118,7 +112,7 @@ pub fn decrypt_substitute(
     text: &str,
     method: Scheme,
     path: &Path,
-) -> Result<Zeroizing<Vec<u8>>, Vec<Error>> {
+) -> Result<Zeroizing<Vec<u8>>, Errors> {
     let tokens = token::scan(text, Kinds::ENC);
     let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
@@ -161,28 +155,18 @@ pub fn decrypt_substitute(
 /// quoted `"x]!"` further down) is not a value's end and is left alone.
 ///
 /// Deliberate difference: Ruby silently truncates such a secret.
-pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Vec<Error>> {
+pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Errors> {
     let mut errors = Vec::new();
     for w in tokens.windows(2) {
         if let (Token::Dec(_), Token::Plain(p)) = (&w[0].token, &w[1].token) {
             if let Some(off) = dangling_end_marker(p) {
                 let before = &p[..off];
                 let line = w[1].line + before.matches('\n').count();
-                errors.push(
-                    Error::OpenPgp(format!(
-                        "`]!` appears again at line {line} after this DEC value ends: a value ends at the first `]!`, \
-                         so a secret cannot contain `]!` (encrypt it with `eyaml-gpg encrypt -f FILE` instead)"
-                    ))
-                    .at(path, w[0].line, w[0].column),
-                );
+                errors.push(Error::TruncatedDec { line }.at(path, w[0].line, w[0].column));
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)
 }
 
 /// The offset of the first `]!` in `plain` that ends a line (only blanks or a ` #` comment
@@ -198,7 +182,7 @@ fn dangling_end_marker(plain: &str) -> Option<usize> {
 }
 
 /// The DEC tokens of a text, checked for scheme and truncation.
-pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Vec<Error>> {
+pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Errors> {
     check_truncation(tokens, path)?;
     let mut idx = Vec::new();
     let mut errors = Vec::new();
@@ -210,11 +194,8 @@ pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Vec<Err
             }
         }
     }
-    if errors.is_empty() {
-        Ok(idx)
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(idx)
 }
 
 /// `encrypt -e`: every `DEC::…[…]!` value encrypted to the recipients `resolve` returns (only
@@ -224,7 +205,7 @@ pub fn encrypt_dec<F>(
     text: &str,
     path: &Path,
     resolve: F,
-) -> Result<String, Vec<Error>>
+) -> Result<String, Errors>
 where
     F: FnOnce() -> Result<Vec<EncryptionKey>>,
 {
@@ -233,7 +214,7 @@ where
     if decs.is_empty() {
         return Ok(text.to_string());
     }
-    let recipients = resolve().map_err(|e| vec![e])?;
+    let recipients = resolve()?;
     let encrypted: Vec<(usize, Result<String>)> = decs
         .par_iter()
         .map(|&i| {
@@ -263,9 +244,7 @@ where
             Err(e) => errors.push(e),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    Errors::check(errors)?;
     Ok(tokens
         .iter()
         .zip(rendered)

@@ -39,8 +39,7 @@
 //! keys.load_path(Path::new("fixtures/reference/keys/bob.sec.asc"))?;
 //! let file = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
 //! let text = std::fs::read_to_string(file)?;
-//! let out = eyaml::decrypt_to_dec(&keys, &text, Scheme::Gpg, file)
-//!     .map_err(|errors| errors.into_iter().next().unwrap())?;
+//! let out = eyaml::decrypt_to_dec(&keys, &text, Scheme::Gpg, file)?;
 //! assert!(out.text.contains("app1::db_password: DEC::GPG[dev-db-pass]!"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -66,4 +65,4 @@ pub mod token;
 pub mod value;
 pub mod yaml;
 
-pub use error::{Error, Result};
+pub use error::{Error, Errors, Result};

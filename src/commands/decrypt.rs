@@ -2,6 +2,7 @@
 //! plaintexts.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::eyaml;
@@ -9,10 +10,9 @@ use eyaml_gpg::eyaml;
 use super::{emit, one_source, Context, Source};
 use crate::cli::DecryptArgs;
 use crate::common::input::{read_bytes, read_stdin, read_text, stdin_name, utf8};
-use crate::common::Many;
 
 /// Runs `decrypt`.
-pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<ExitCode> {
     let source = one_source(false, &args.source)?;
     let method = ctx.method()?;
     let (text, name, eyaml_form): (String, PathBuf, bool) = match source {
@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
     };
     let store = ctx.keystore()?;
     if eyaml_form {
-        let out = eyaml::decrypt_to_dec(&store, &text, method, &name).map_err(Many)?;
+        let out = eyaml::decrypt_to_dec(&store, &text, method, &name)?;
         for line in &out.ambiguous {
             ctx.ui.warn(&format!(
                 "{}:{line}: this value contains `]!`, so its DEC form cannot be read back by `encrypt -e` or `edit`",
@@ -33,8 +33,7 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
         }
         emit(out.text.as_bytes(), true)
     } else {
-        let out =
-            eyaml::decrypt_substitute(&store, &text, method, Path::new(&name)).map_err(Many)?;
+        let out = eyaml::decrypt_substitute(&store, &text, method, Path::new(&name))?;
         emit(&out, false)
     }
 }

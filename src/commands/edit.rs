@@ -9,6 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::SystemTime;
@@ -21,7 +22,7 @@ use zeroize::Zeroizing;
 use super::Context;
 use crate::cli::EditArgs;
 use crate::common::input::{read_bytes, utf8};
-use crate::common::Many;
+use eyaml_gpg::Errors;
 
 /// Directories holding plaintext that must be wiped before the process ends.
 static SECRET_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -34,7 +35,7 @@ static EDITOR_INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static TERMINATING: AtomicBool = AtomicBool::new(false);
 
 /// Runs `edit`.
-pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
     let path = args.file.as_path();
     let method = ctx.method()?;
     let before = current_bytes(path)?;
@@ -87,24 +88,25 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
         match outcome {
             Ok(Outcome::Unchanged) => {
                 ctx.ui.info("No changes detected, exiting");
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             Ok(Outcome::Changed(c)) => {
                 ctx.ui.debug(&format!(
                     "{} value(s) encrypted, {} kept, {} removed",
                     c.encrypted, c.kept, c.removed
                 ));
-                return save(path, before.as_deref(), &c.text);
+                save(path, before.as_deref(), &c.text)?;
+                return Ok(ExitCode::SUCCESS);
             }
             Err(Problem::Fatal(e)) => return Err(e.into()),
             Err(Problem::Retry(errors)) => {
                 let Some(mut tty) = Terminal::open() else {
-                    return Err(anyhow::Error::new(Many(errors)).context(format!(
+                    return Err(anyhow::Error::new(Errors::from(errors)).context(format!(
                         "{} left unchanged (no terminal to offer a return to the editor)",
                         path.display()
                     )));
                 };
-                ctx.ui.error(&Many(errors).to_string());
+                ctx.ui.error(&Errors::from(errors).to_string());
                 if !tty.ask("Return to the editor? [Y/n] ")? {
                     return Err(anyhow!("{} left unchanged", path.display()));
                 }

@@ -5,15 +5,15 @@ use anyhow::Result;
 use eyaml_gpg::eyaml;
 use eyaml_gpg::recipients;
 use eyaml_gpg::token::{self, Form};
+use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use super::{emit, one_source, Context, Source};
 use crate::cli::{EncryptArgs, OutputFormat};
 use crate::common::input::{read_bytes, read_stdin, read_text};
-use crate::common::Many;
 
 /// Runs `encrypt`.
-pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
     let source = one_source(args.password, &args.source)?;
     let plaintext: Zeroizing<Vec<u8>> = match source {
         Source::Eyaml(path) => {
@@ -27,8 +27,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
                         Err(e) => eyaml_gpg::Error::Gpg(e.to_string()),
                     }
                 })
-            })
-            .map_err(Many)?;
+            })?;
             return emit(out.as_bytes(), true);
         }
         Source::String(s) => Zeroizing::new(s.as_bytes().to_vec()),

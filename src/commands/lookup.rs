@@ -1,5 +1,6 @@
 //! `lookup`: one key across data files, with Hiera's merge strategies, printed as YAML or JSON.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -10,20 +11,8 @@ use eyaml_gpg::yaml;
 use super::{emit, Context};
 use crate::cli::{LookupArgs, LookupFormat, MergeArg};
 
-/// A key that no file holds: exit 1.
-#[derive(Debug)]
-struct NotFound(String);
-
-impl std::fmt::Display for NotFound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotFound {}
-
 /// Runs `lookup`.
-pub fn run(ctx: &Context, args: &LookupArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
     let mut docs = Vec::new();
     for path in &args.files {
         // Hiera skips a path that does not exist; say so, since here the user named it.
@@ -53,12 +42,13 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<()> {
         .with_context(|| format!("Lookup of key '{}' failed", args.key))?;
     let Some(value) = found else {
         let files: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
-        return Err(NotFound(format!(
+        // Not an error of the tool: the key is simply absent, as Puppet reports it.
+        ctx.ui.error(&format!(
             "Function lookup() did not find a value for the name '{}' (searched {})",
             args.key,
             files.join(", ")
-        ))
-        .into());
+        ));
+        return Ok(ExitCode::FAILURE);
     };
     let text = match args.format {
         LookupFormat::Yaml => yaml::to_string(&value),

@@ -11,6 +11,7 @@ pub mod textconv;
 
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::crypto::EncryptionKey;
@@ -133,8 +134,9 @@ pub fn one_source<'a>(password: bool, s: &'a Sources) -> Result<Source<'a>> {
     }
 }
 
-/// Writes to standard output; with `newline`, adds a final newline if missing (Ruby's `puts`).
-pub fn emit(bytes: &[u8], newline: bool) -> Result<()> {
+/// Writes a command's output to standard output and ends it with success; with `newline`,
+/// adds a final newline if missing (Ruby's `puts`). A closed pipe is not an error.
+pub fn emit(bytes: &[u8], newline: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let r = out
         .write_all(bytes)
@@ -147,7 +149,7 @@ pub fn emit(bytes: &[u8], newline: bool) -> Result<()> {
         })
         .and_then(|_| out.flush());
     match r {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        r => r.map(|()| ExitCode::SUCCESS).map_err(Into::into),
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
@@ -16,10 +17,10 @@ use serde_json::{json, Value};
 
 use super::Context;
 use crate::cli::{RecryptArgs, ReportFormat};
-use crate::common::{usage, Status};
+use crate::common::usage;
 
 /// Runs `recrypt`.
-pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     if !args.change_encryption.eq_ignore_ascii_case("gpg") {
         return usage(format!(
             "recrypt -d {}: only gpg is supported (values are re-encrypted to the GPG keys of their recipients files)",
@@ -91,11 +92,11 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
                 )
             );
         }
-        return if selected > 0 || !broken.is_empty() {
-            Err(Status(1).into())
+        return Ok(if selected > 0 || !broken.is_empty() {
+            ExitCode::FAILURE
         } else {
-            Ok(())
-        };
+            ExitCode::SUCCESS
+        });
     }
 
     warn_unreadable(ctx, &files, args.all);
@@ -197,7 +198,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
     if ctx.ui.level >= 1 {
         eprintln!("{line}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reports a file's failed values, one line per distinct reason (a key missing for a whole

@@ -7,6 +7,7 @@ use eyaml_gpg::eyaml;
 use eyaml_gpg::pgp::Keystore;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::token::{self, Kinds, Token};
+use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use super::{emit, Context};
@@ -14,7 +15,7 @@ use crate::cli::TextconvArgs;
 use crate::common::input::read_bytes;
 
 /// Runs `textconv`; fails only when the file cannot be read.
-pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
     let bytes = read_bytes(&args.file)?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return emit(&bytes, false);
