@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::eyaml;
+use crate::fsutil;
 use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::token::{self, EncToken, Form, Kinds, LineCounter, Located, Token};
 use crate::yaml;
@@ -499,6 +500,88 @@ fn shift_lines(e: Error, lines: usize) -> Error {
         },
         e => e,
     }
+}
+
+/// The file's bytes, `None` when it does not exist (a dangling symlink exists).
+pub fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => Ok(Some(fsutil::read_bytes(path)?)),
+    }
+}
+
+/// Writes an edit's result to `path`, which held `before` (`None`: did not exist) when the
+/// edit began; an edit is never lost. If the file changed on disk meanwhile, the result goes
+/// next to it and the user merges by hand ([`Error::EditConflict`]); if the file cannot be
+/// written, the result is kept elsewhere ([`Error::EditNotWritten`]). `text` holds ciphertexts
+/// only, so a kept copy never holds a plaintext.
+pub fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
+    let now = current_bytes(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if now.as_deref() != before {
+        let what = if now.is_none() {
+            "was removed"
+        } else if before.is_none() {
+            "was created by someone else"
+        } else {
+            "changed on disk"
+        };
+        return Err(Error::EditConflict {
+            path: path.to_path_buf(),
+            what,
+            kept: rescue(path, &dir, text)?,
+        });
+    }
+    let mode = match before {
+        Some(_) => None,
+        None => Some(fsutil::new_file_mode(&dir)),
+    };
+    if let Err(e) = fsutil::write_atomic(path, text.as_bytes(), mode) {
+        return Err(Error::EditNotWritten {
+            cause: Box::new(e),
+            kept: rescue(path, &dir, text)?,
+        });
+    }
+    Ok(())
+}
+
+/// Saves the encrypted result of an edit that could not be written to `path`, as
+/// `NAME.eyaml-gpg-conflict-<UTC time>` next to it, else in the current directory, else in
+/// the home directory.
+fn rescue(path: &Path, dir: &Path, text: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = format!(
+        "{name}.eyaml-gpg-conflict-{}",
+        crate::datetime::timestamp(std::time::SystemTime::now())
+    );
+    let mut places = vec![dir.to_path_buf()];
+    places.extend(std::env::current_dir().ok());
+    places.extend(std::env::var_os("HOME").map(PathBuf::from));
+    let mut last = None;
+    for place in places {
+        let free = (1..100)
+            .map(|n| match n {
+                1 => place.join(&stem),
+                n => place.join(format!("{stem}-{n}")),
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err());
+        let Some(target) = free else { continue };
+        match fsutil::write_atomic(
+            &target,
+            text.as_bytes(),
+            Some(fsutil::new_file_mode(&place)),
+        ) {
+            Ok(()) => return Ok(target),
+            Err(e) => last = Some(Box::new(e)),
+        }
+    }
+    Err(Error::EditLost(last))
 }
 
 /// The program and arguments to run as the editor: `$VISUAL`, then `$EDITOR` (an empty

@@ -147,6 +147,9 @@ pub enum Error {
         /// The key's e-mail address (may be empty).
         email: String,
     },
+    /// A `--gpg-keyring` path does not exist.
+    #[error("{}: keyring does not exist", .0.display())]
+    MissingKeyring(PathBuf),
     /// A key file could not be used.
     #[error("{}: {message}", path.display())]
     Keyring {
@@ -201,6 +204,32 @@ pub enum Error {
     /// A problem in the text an editor returned.
     #[error("{0}")]
     EditText(String),
+    /// The file changed on disk while its edit was open; the edit was saved elsewhere.
+    #[error(
+        "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
+         (encrypted) as {}: merge the two, e.g. compare `eyaml-gpg decrypt -e` of both",
+        path.display(),
+        kept.display()
+    )]
+    EditConflict {
+        /// The edited file.
+        path: PathBuf,
+        /// What happened to it (`changed on disk`, `was removed`, …).
+        what: &'static str,
+        /// Where the edit's result was saved.
+        kept: PathBuf,
+    },
+    /// The edited file could not be written; the edit was saved elsewhere.
+    #[error("{cause}; the file was not changed, your edit is saved (encrypted) as {}", kept.display())]
+    EditNotWritten {
+        /// Why the file could not be written.
+        cause: Box<Error>,
+        /// Where the edit's result was saved.
+        kept: PathBuf,
+    },
+    /// An edit's result could be saved nowhere (the last failure, if any place was tried).
+    #[error("{}", match .0 { Some(e) => format!("{e}; the edit could not be saved anywhere"), None => "no place to save the edit".to_string() })]
+    EditLost(Option<Box<Error>>),
     /// The edited text is empty.
     #[error("Edited file is blank")]
     EditBlank,
@@ -275,7 +304,10 @@ impl Error {
             Error::At { source, .. }
             | Error::InFile { source, .. }
             | Error::LookupDecrypt { source, .. } => source.is_environment(),
-            Error::NoGnupgHome(_) | Error::NoGnupgHomeConfigured | Error::Keyring { .. } => true,
+            Error::NoGnupgHome(_)
+            | Error::NoGnupgHomeConfigured
+            | Error::MissingKeyring(_)
+            | Error::Keyring { .. } => true,
             _ => false,
         }
     }

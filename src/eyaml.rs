@@ -252,12 +252,20 @@ where
         .collect())
 }
 
-/// Resolves every recipient string to an encryption key.
+/// Resolves every recipient string to an encryption key, in list order. A key named twice
+/// (e.g. by e-mail and by fingerprint) counts once: the one rule for every command that
+/// encrypts or compares recipients.
 pub fn resolve_all(backend: &dyn Backend, names: &[String]) -> Result<Vec<EncryptionKey>> {
     if names.is_empty() {
         return Err(Error::NoRecipients);
     }
-    names.iter().map(|n| backend.resolve(n)).collect()
+    let mut keys = names
+        .iter()
+        .map(|n| backend.resolve(n))
+        .collect::<Result<Vec<_>>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.subkey_id));
+    Ok(keys)
 }
 
 #[cfg(test)]

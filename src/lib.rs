@@ -55,6 +55,7 @@ pub mod eyaml;
 pub mod fsutil;
 pub mod gnupg;
 pub mod hiera;
+pub mod keys;
 pub mod lookup;
 pub mod pgp;
 pub mod recipients;

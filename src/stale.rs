@@ -116,13 +116,10 @@ pub fn desired_for(
 ) -> Result<Desired, Error> {
     let dir = recipients::target_dir(file);
     let recipients = recipients::resolve(&over.names, over.file.as_deref(), Some(&dir))?;
-    let mut keys =
-        resolve_all(backend, &recipients.names).map_err(|e| match recipients.file() {
-            Some(f) => e.in_file(f),
-            None => e,
-        })?;
-    let mut seen = BTreeSet::new();
-    keys.retain(|k| seen.insert(k.subkey_id));
+    let keys = resolve_all(backend, &recipients.names).map_err(|e| match recipients.file() {
+        Some(f) => e.in_file(f),
+        None => e,
+    })?;
     Ok(Desired { recipients, keys })
 }
 

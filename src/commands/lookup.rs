@@ -1,19 +1,16 @@
 //! `lookup`: one key across data files, with Hiera's merge strategies, printed as YAML or JSON.
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
 use anyhow::{Context as _, Result};
 use eyaml_gpg::hiera::{Hierarchy, Merge};
-use eyaml_gpg::lookup::{Document, Lookup};
+use eyaml_gpg::lookup::Lookup;
 use eyaml_gpg::yaml;
+use std::process::ExitCode;
 
 use super::{emit, Context};
 use crate::cli::{LookupArgs, LookupFormat, MergeArg};
 
 /// Runs `lookup`.
 pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
-    let mut docs = Vec::new();
     for path in &args.files {
         // Hiera skips a path that does not exist; say so, since here the user named it.
         if !path.exists() {
@@ -21,13 +18,15 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
                 "{}: no such file (skipped, as Hiera skips a missing path)",
                 path.display()
             ));
-            docs.push(Arc::new(Document::parse("", path)?));
-            continue;
         }
-        let doc = Document::from_path(path)?;
-        ctx.ui
-            .debug(&format!("{}: {} keys", path.display(), doc.keys().count()));
-        docs.push(Arc::new(doc));
+    }
+    let hierarchy = Hierarchy::from_paths(&args.files)?;
+    for doc in hierarchy.documents() {
+        ctx.ui.debug(&format!(
+            "{}: {} keys",
+            doc.path().display(),
+            doc.keys().count()
+        ));
     }
     let store = ctx.keystore()?;
     let merge = match args.merge {
@@ -36,7 +35,6 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
         MergeArg::Hash => Merge::Hash,
         MergeArg::Deep => Merge::Deep,
     };
-    let hierarchy = Hierarchy::new(docs);
     let found = hierarchy
         .lookup(&args.key, merge, &Lookup::new(&store))
         .with_context(|| format!("Lookup of key '{}' failed", args.key))?;

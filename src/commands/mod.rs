@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::crypto::EncryptionKey;
+use eyaml_gpg::keys::KeySources;
 use eyaml_gpg::pgp::Keystore;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::{eyaml, recipients};
@@ -22,7 +23,7 @@ use eyaml_gpg::{eyaml, recipients};
 use crate::cli::Sources;
 use crate::common::config::Settings;
 use crate::common::ui::Ui;
-use crate::common::{keys, usage};
+use crate::common::usage;
 
 /// What every subcommand gets.
 pub struct Context {
@@ -33,9 +34,20 @@ pub struct Context {
 }
 
 impl Context {
-    /// Loads the key store.
+    /// Loads the key store from every configured key source.
     pub fn keystore(&self) -> Result<Keystore> {
-        keys::keystore(&self.settings, &self.ui)
+        let s = &self.settings;
+        let (flag, config) = match s.gnupghome_from_flag {
+            true => (s.gnupghome_option.clone(), None),
+            false => (None, s.gnupghome_option.clone()),
+        };
+        let sources = KeySources {
+            keyrings: s.keyrings.clone(),
+            gnupg_home: flag,
+            configured_gnupg_home: config,
+            always_trust: s.always_trust,
+        };
+        Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
     }
 
     /// The `-n` scheme for values without one, for commands that write or must read every

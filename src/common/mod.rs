@@ -3,7 +3,6 @@
 
 pub mod config;
 pub mod input;
-pub mod keys;
 pub mod ui;
 
 use std::fmt;
