@@ -1,7 +1,7 @@
 //! Where a run's keys come from: `--gpg-keyring` files and directories, then the GnuPG home
 //! (its public keys, its trust db for the trust rule, its gpg-agent for secret keys, `gpg` for
 //! GnuPG 2.4 OCB messages). [`KeySources::load`] wires them into one
-//! [`Keystore`](crate::pgp::Keystore), so a lookup backend gets the command line's keys.
+//! [`Keystore`], so a lookup backend gets the command line's keys.
 
 use std::path::PathBuf;
 use std::sync::Arc;

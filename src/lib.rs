@@ -4,6 +4,20 @@
 //! `ENC[GPG,<base64 OpenPGP message>]` values, compatible with the Ruby `eyaml` and its
 //! hiera-eyaml-gpg plugin. Crypto runs in process on Sequoia.
 //!
+//! ## Where things are
+//!
+//! | Concept | Module | Start with |
+//! |---|---|---|
+//! | Keys: key files, GnuPG home, gpg-agent | [`keys`], [`pgp`] | [`KeySources`], [`Keystore`] |
+//! | Encryption schemes (`GPG`; `PKCS7` to come) | [`scheme`] | [`Scheme`], [`KeyMaterial`] |
+//! | Lookups as Puppet's `eyaml_lookup_key` | [`hiera`], [`lookup`], [`value`] | [`Hierarchy`], [`Document`], [`Value`] |
+//! | Whole-file decrypt and encrypt (`decrypt -e`, `encrypt -e`) | [`eyaml`] | [`eyaml::decrypt_to_dec`] |
+//! | The edit session and its save policy | [`edit`] | [`edit::Session`], [`edit::save`] |
+//! | Recipients files and stale values | [`recipients`], [`stale`], [`recrypt`] | [`stale::inspect_file`] |
+//! | Lint of eyaml files | [`check`] | [`check::Checker`] |
+//! | The hiera-eyaml token grammar | [`token`] | [`token::scan`] |
+//! | Errors | [`error`] | [`Error`], [`Errors`] |
+//!
 //! Look a secret up as Puppet's Hiera would (`eyaml_lookup_key`): files in hierarchy order,
 //! values decrypted only when looked up, then cached.
 //!
@@ -45,15 +59,16 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod check;
 pub mod crypto;
-pub mod datetime;
+pub(crate) mod datetime;
 pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
-pub mod gnupg;
+pub(crate) mod gnupg;
 pub mod hiera;
 pub mod keys;
 pub mod lookup;
@@ -67,3 +82,9 @@ pub mod value;
 pub mod yaml;
 
 pub use error::{Error, Errors, Result};
+pub use hiera::{Hierarchy, Merge};
+pub use keys::KeySources;
+pub use lookup::{Decryptor, Document, Lookup};
+pub use pgp::Keystore;
+pub use scheme::{KeyMaterial, Scheme};
+pub use value::Value;

@@ -1,8 +1,8 @@
 //! Looking values up in eyaml data files the way Puppet's `eyaml_lookup_key` does, lazily: a
 //! [`Document`] is parsed once, and a value is decrypted only when its key is looked up, then
 //! cached. A [`Loader`] keeps documents by path, size and modification time for long-running
-//! backends. Decryption goes through the [`Decryptor`] trait; every [`Backend`] (such as the
-//! [`Keystore`](crate::pgp::Keystore)) is one.
+//! backends. Decryption goes through the [`Decryptor`] trait; all [`KeyMaterial`] (such as
+//! the [`Keystore`](crate::pgp::Keystore)) is one.
 //!
 //! What a lookup returns, as in Puppet: a string in which `ENC[…]` occurs on one line (Ruby's
 //! `/.*ENC\[.*?\]/`) has each `ENC[…]` token replaced by its plaintext (spaces and newlines in
