@@ -1,12 +1,11 @@
 //! `eyaml-gpg check` and `eyaml-gpg textconv`: the planted tree, the reference tree, a
 //! recipients change, real git repositories with a pre-commit hook, `--staged`, and
 //! `git diff` through the textconv driver.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use crate::harness::*;
 
 /// Every planted secret value contains this marker; no output may.
 const PLANTED: &str = "plant3d";

@@ -1,9 +1,7 @@
 //! Issue 2: `encrypt`/`decrypt` against the Ruby reference fixtures and the real `gpg`, and
 //! every bad input the core must reject clearly.
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::path::PathBuf;
 
 const FILES: &[&str] = &[

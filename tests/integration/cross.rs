@@ -3,15 +3,13 @@
 //! textconv, recrypt after adding a recipient, and an `encrypt -e`/`decrypt -e` round trip
 //! configured through `EYAML_CONFIG`.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{enc_payloads, ok, reference, stderr, stdout, Env};
+use crate::harness::{self, enc_payloads, ok, reference, stderr, stdout, Env};
 
-/// A scripted editor (as in `tests/edit.rs`): its last argument is the file, `EYAML_SED` the
+/// A scripted editor (as in `edit.rs`): its last argument is the file, `EYAML_SED` the
 /// change it makes.
 const EDITOR_SCRIPT: &str = r#"#!/bin/sh
 for f in "$@"; do :; done
@@ -299,7 +297,7 @@ fn trust_check_survives_a_missing_ultimately_trusted_key() {
     let env = Env::new();
     let home = env.gnupg_home("home", &["alice.pub.asc"], false);
     let trust = env.write("trust.txt", "211945E86F4141A36AC356155D15F4FAFD07824A:6:\n");
-    let o = common::gpg(&home)
+    let o = harness::gpg(&home)
         .arg("--import-ownertrust")
         .arg(trust)
         .output()

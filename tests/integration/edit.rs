@@ -2,14 +2,12 @@
 //! test editor), one test per row of the reference behaviour table, plus signals, a real
 //! terminal (vim in tmux) and the reference edit texts.
 
-mod common;
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{key, reference, stderr, Env};
+use crate::harness::{self, key, reference, stderr, Env};
 
 /// The scripted editor. Its last argument is the file; the variables say what to do.
 const EDITOR_SCRIPT: &str = r#"#!/bin/sh
@@ -79,7 +77,7 @@ impl Edit {
             .arg(&src)
             .output()
             .unwrap();
-        common::ok(&out);
+        harness::ok(&out);
         self.env.write("t.eyaml", &out.stdout)
     }
 
@@ -130,7 +128,7 @@ impl Edit {
             .arg(file)
             .output()
             .unwrap();
-        common::stdout(common::ok(&out))
+        harness::stdout(harness::ok(&out))
     }
 
     /// No edit text left anywhere the binary may put it.
@@ -302,7 +300,10 @@ fn new_values_string_block_and_empty() {
         .args(["decrypt", "-e", "t.eyaml"])
         .output()
         .unwrap();
-    assert_eq!(common::stdout(common::ok(&out)), format!("{T_DEC}{added}"));
+    assert_eq!(
+        harness::stdout(harness::ok(&out)),
+        format!("{T_DEC}{added}")
+    );
     e.assert_no_temp_left();
 }
 
@@ -406,7 +407,7 @@ fn stored_secret_containing_the_end_marker_stays_encrypted() {
         .arg(&secret)
         .output()
         .unwrap();
-    let bang = common::stdout(common::ok(&out));
+    let bang = harness::stdout(harness::ok(&out));
     let out = e
         .cmd(&[])
         .args(bob())
@@ -415,7 +416,7 @@ fn stored_secret_containing_the_end_marker_stays_encrypted() {
         .arg(&src)
         .output()
         .unwrap();
-    let text = common::stdout(common::ok(&out));
+    let text = harness::stdout(harness::ok(&out));
     let x = enc_tokens(&text)[0].clone();
     let t = e.env.write("t.eyaml", text.replace(&x, bang.trim_end()));
     let before = String::from_utf8(read(&t)).unwrap();
@@ -1079,7 +1080,7 @@ fn vim_in_tmux() {
     assert!(out.status.success(), "{}", stderr(&out));
     let start = Instant::now();
     loop {
-        let screen = common::stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
+        let screen = harness::stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
         if screen.contains("DEC(1)::GPG[dev-db-pass]!") {
             break;
         }

@@ -3,12 +3,10 @@
 //! for passphrase-protected ones), with a scripted pinentry. Every test makes its own home; the
 //! harness stops every agent it started.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::*;
+use crate::harness::*;
 
 const FIXTURES: [&str; 5] = [
     "development/app1/app1.eyaml",

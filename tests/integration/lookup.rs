@@ -1,13 +1,11 @@
 //! `eyaml-gpg lookup` and the lookup library against what Puppet returned for the reference
 //! tree (`fixtures/reference/puppet-lookup.md`), plus laziness, caching and merges.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{key, reference, stderr, stdout, Env};
+use crate::harness::{key, reference, stderr, stdout, Env};
 use eyaml_gpg::crypto::{Backend, Plaintext};
 use eyaml_gpg::eyaml;
 use eyaml_gpg::hiera::{Hierarchy, Merge};

@@ -1,9 +1,7 @@
 //! Man pages in `man/` are generated from the clap definitions; this fails when they are stale
 //! (regenerate with `cargo run -q -- generate man man/`).
 
-mod common;
-
-use common::*;
+use crate::harness::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 

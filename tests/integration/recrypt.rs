@@ -1,12 +1,11 @@
 //! `eyaml-gpg recrypt` on copies of the reference tree: only stale values change, the rest of
 //! every file stays byte-identical, dry runs need no secret key, failures write nothing.
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
+use crate::harness::*;
 
 const ALICE_SUB: &str = "357D502CA066B359";
 const BOB_SUB: &str = "E741DB31073DB129";
