@@ -25,11 +25,7 @@ fn planted(env: &Env) -> PathBuf {
 
 /// Public keys only: the three reference keys and the hygiene keys.
 fn public_key_args(tree: &Path) -> Vec<String> {
-    let mut v = Vec::new();
-    for k in ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"] {
-        v.push("--gpg-keyring".to_string());
-        v.push(key(k).to_string_lossy().into_owned());
-    }
+    let mut v = keyring(&PUBLIC_KEYS);
     v.push("--gpg-keyring".into());
     v.push(tree.join("keys").to_string_lossy().into_owned());
     v
@@ -487,8 +483,10 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// Bug: `check` walked past a symbolic link to a file (only regular files were checked), so a
+/// leak behind a link went unreported; `recrypt` followed such links.
 #[test]
-fn a_symlinked_file_is_checked_like_the_file() {
+fn regression_check_skipped_symlinked_files() {
     let env = Env::new();
     let real = env.write("elsewhere/leak.eyaml", "a: DEC::GPG[plant3d-linked]!\n");
     let dir = env.join("tree");
@@ -513,31 +511,28 @@ fn a_symlinked_file_is_checked_like_the_file() {
 
 // ---- git ----
 
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_eyaml-gpg"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn git(env: &Env, repo: &Path, args: &[&str]) -> Output {
+/// `git` in `repo`, in the isolated environment, with the binary first on `PATH` (hooks and
+/// the textconv driver call it by name) and no system git config.
+fn git_cmd(env: &Env, repo: &Path) -> Command {
+    let bin_dir = Path::new(BIN).parent().unwrap();
     let path = format!(
         "{}:{}",
-        bin_dir().display(),
+        bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Command::new("git")
-        .current_dir(repo)
-        .env_clear()
+    let mut c = env.command("git");
+    c.current_dir(repo)
         .env("PATH", path)
-        .env("HOME", env.path())
-        .env("GNUPGHOME", env.join("no-gnupg-home"))
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "T")
         .env("GIT_AUTHOR_EMAIL", "t@example.com")
         .env("GIT_COMMITTER_NAME", "T")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("LC_ALL", "C.UTF-8")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com");
+    c
+}
+
+fn git(env: &Env, repo: &Path, args: &[&str]) -> Output {
+    git_cmd(env, repo)
         .env("EYAML_GPG_KEYRING", key_env())
         .args(args)
         .output()
@@ -596,11 +591,7 @@ fn pre_commit_hook_blocks_a_dec_marker_and_lets_a_clean_commit_through() {
     let repo = repo(&env);
     let hook = repo.join(".git/hooks/pre-commit");
     std::fs::write(&hook, "#!/bin/sh\nexec eyaml-gpg check --staged\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    set_mode(&hook, 0o755);
     git_ok(&env, &repo, &["add", "."]);
     let clean = git(&env, &repo, &["commit", "-q", "-m", "clean"]);
     assert!(
@@ -762,21 +753,11 @@ fn git_diff_through_textconv_shows_the_changed_plaintext() {
     .unwrap();
 
     // With Bob's secret key: the plaintexts.
-    let mut c = Command::new("git");
-    let path = format!(
-        "{}:{}",
-        bin_dir().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    c.current_dir(&repo)
-        .env_clear()
-        .env("PATH", &path)
-        .env("HOME", env.path())
-        .env("GNUPGHOME", env.join("no-gnupg-home"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
+    let out = git_cmd(&env, &repo)
         .env("EYAML_GPG_KEYRING", key("bob.sec.asc"))
-        .args(["diff", "--no-color"]);
-    let out = c.output().unwrap();
+        .args(["diff", "--no-color"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let diff = stdout(&out);
     assert!(
@@ -821,9 +802,7 @@ fn textconv_never_fails_on_keys_only_on_unreadable_files() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let golden =
-        std::fs::read_to_string(reference().join("golden/development/app2/app2.eyaml.decrypted"))
-            .unwrap();
+    let golden = golden_text("development/app2/app2.eyaml", "decrypted");
     assert_eq!(stdout(&out).trim_end(), golden.trim_end());
     // Values Bob cannot read (production is Alice and the puppet master) stay encrypted.
     let app1 =

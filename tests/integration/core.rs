@@ -4,32 +4,8 @@
 use crate::harness::*;
 use std::path::PathBuf;
 
-const FILES: &[&str] = &[
-    "development/app1/app1.eyaml",
-    "development/app2/app2.eyaml",
-    "production/dc1/base.eyaml",
-    "production/plain-only.eyaml",
-    "production/role.eyaml",
-];
-
-fn hieradata(f: &str) -> PathBuf {
-    reference().join("hieradata").join(f)
-}
-
-fn golden(f: &str, ext: &str) -> Vec<u8> {
-    std::fs::read(reference().join("golden").join(format!("{f}.{ext}"))).unwrap()
-}
-
-/// `--gpg-keyring FILE` for each reference key file.
-fn keyring(files: &[&str]) -> Vec<String> {
-    files
-        .iter()
-        .flat_map(|k| ["--gpg-keyring".to_string(), key(k).display().to_string()])
-        .collect()
-}
-
 fn all_keys() -> Vec<String> {
-    keyring(&["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"])
+    keyring(&SECRET_KEYS)
 }
 
 fn run_with(env: &Env, keys: &[String], args: &[&str]) -> std::process::Output {
@@ -39,7 +15,7 @@ fn run_with(env: &Env, keys: &[String], args: &[&str]) -> std::process::Output {
 #[test]
 fn decrypt_eyaml_matches_ruby_golden_output() {
     let env = Env::new();
-    for f in FILES {
+    for f in REFERENCE_FILES {
         let path = hieradata(f);
         let out = run_with(
             &env,
@@ -47,11 +23,7 @@ fn decrypt_eyaml_matches_ruby_golden_output() {
             &["decrypt", "-e", path.to_str().unwrap()],
         );
         ok(&out);
-        assert_eq!(
-            stdout(&out),
-            String::from_utf8(golden(f, "decrypted")).unwrap(),
-            "{f}"
-        );
+        assert_eq!(stdout(&out), golden_text(f, "decrypted"), "{f}");
     }
 }
 
@@ -63,7 +35,7 @@ fn decrypt_file_matches_ruby_golden_substitution() {
         "--gpg-keyring".to_string(),
         reference().join("keys").display().to_string(),
     ];
-    for f in FILES {
+    for f in REFERENCE_FILES {
         let path = hieradata(f);
         let out = run_with(&env, &keys, &["decrypt", "-f", path.to_str().unwrap()]);
         ok(&out);
@@ -74,17 +46,12 @@ fn decrypt_file_matches_ruby_golden_substitution() {
 #[test]
 fn single_secret_key_decrypts_exactly_what_ruby_said() {
     let env = Env::new();
-    for f in FILES {
-        let expected = String::from_utf8(golden(f, "decryptable-by")).unwrap();
+    for f in REFERENCE_FILES {
+        let expected = golden_text(f, "decryptable-by");
         for line in expected.lines() {
             let (who, verdict) = line.split_once(' ').unwrap();
-            let keys = vec![
-                "--gpg-keyring".to_string(),
-                key(&format!("{who}.sec.asc")).display().to_string(),
-                // every public key, so messages can name the recipients
-                "--gpg-keyring".to_string(),
-                key("alice.pub.asc").display().to_string(),
-            ];
+            // every public key, so messages can name the recipients
+            let keys = keyring(&[&format!("{who}.sec.asc"), "alice.pub.asc"]);
             let out = run_with(
                 &env,
                 &keys,
@@ -129,11 +96,7 @@ fn no_secret_key_names_the_recipients_and_the_keys_we_have() {
 }
 
 fn gpg_home_with_secrets(env: &Env) -> PathBuf {
-    env.gnupg_home(
-        "gpg",
-        &["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"],
-        true,
-    )
+    env.gnupg_home("gpg", &SECRET_KEYS, true)
 }
 
 fn packets(home: &std::path::Path, payload: &str) -> String {
@@ -159,7 +122,7 @@ fn gpg_decrypt(home: &std::path::Path, payload: &str) -> Vec<u8> {
 fn gpg_reads_what_we_encrypt_for_cv25519_and_rsa() {
     let env = Env::new();
     let home = gpg_home_with_secrets(&env);
-    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
+    let keys: Vec<String> = keyring(&PUBLIC_KEYS);
     for (recipients, ids) in [
         ("bob@example.com", vec!["E741DB31073DB129"]),
         ("alice@example.com", vec!["357D502CA066B359"]),
@@ -403,7 +366,7 @@ fn stdin_and_file_plaintexts_keep_their_exact_bytes() {
 fn recipients_come_from_the_nearest_file_walking_up() {
     let env = Env::new();
     let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
-    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
+    let keys: Vec<String> = keyring(&PUBLIC_KEYS);
     let deep = tree.join("development/app1/new/dir");
     std::fs::create_dir_all(&deep).unwrap();
     let file = deep.join("x.eyaml");
@@ -484,7 +447,7 @@ fn recipients_come_from_the_nearest_file_walking_up() {
 #[test]
 fn recipient_strings_match_like_gnupg() {
     let env = Env::new();
-    let keys: Vec<String> = keyring(&["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"]);
+    let keys: Vec<String> = keyring(&PUBLIC_KEYS);
     let home = env.gnupg_home("g", &["bob.pub.asc"], false);
     for (r, id) in [
         (
@@ -947,12 +910,7 @@ fn protected_key_in_a_keyring_needs_a_terminal() {
 
 #[test]
 fn protected_key_prompts_once_on_the_terminal() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: util-linux `script` is not installed");
+    if !require(&["script"]) {
         return;
     }
     let env = Env::new();
@@ -972,18 +930,16 @@ fn protected_key_prompts_once_on_the_terminal() {
         file.to_str().unwrap(),
     ]);
     let enc = env.write("many.enc.eyaml", stdout(ok(&out)));
-    let bin = env!("CARGO_BIN_EXE_eyaml-gpg");
     let inner = format!(
-        "{bin} --gpg-keyring {} decrypt -e {} > {}",
+        "{BIN} --gpg-keyring {} decrypt -e {} > {}",
         keyring.display(),
         enc.display(),
         env.join("out.txt").display()
     );
     // `script` gives the command a terminal; the passphrase is typed on it
-    let mut child = std::process::Command::new("script")
+    let mut child = env
+        .command("script")
         .args(["-qec", &inner, "/dev/null"])
-        .current_dir(env.path())
-        .env("HOME", env.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

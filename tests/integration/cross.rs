@@ -3,19 +3,12 @@
 //! textconv, recrypt after adding a recipient, and an `encrypt -e`/`decrypt -e` round trip
 //! configured through `EYAML_CONFIG`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::harness::{self, enc_payloads, ok, reference, stderr, stdout, Env};
-
-/// A scripted editor (as in `edit.rs`): its last argument is the file, `EYAML_SED` the
-/// change it makes.
-const EDITOR_SCRIPT: &str = r#"#!/bin/sh
-for f in "$@"; do :; done
-[ -n "$EYAML_SED" ] && sed -i "$EYAML_SED" "$f"
-exit 0
-"#;
+use crate::harness::{
+    enc_payloads, golden_text, gpg, ok, reference, stderr, stdout, Env, PUBLIC_KEYS,
+};
 
 /// `dc1/base.eyaml` (encrypted to alice, bob and puppetmaster) with its recipients files.
 fn production(env: &Env) -> PathBuf {
@@ -35,20 +28,8 @@ fn bob_home(env: &Env) -> PathBuf {
 
 /// The binary in its own session (no controlling terminal), keys from `GNUPGHOME` only.
 fn cmd(env: &Env, home: &Path) -> Command {
-    let mut c = Command::new("setsid");
-    c.arg(env!("CARGO_BIN_EXE_eyaml-gpg"))
-        .current_dir(env.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.path())
-        .env("GNUPGHOME", home)
-        .env("LC_ALL", "C.UTF-8")
-        .env("XDG_RUNTIME_DIR", env.join("run"))
-        .env("TMPDIR", env.join("tmp"))
-        .stdin(Stdio::null());
-    for d in ["run", "tmp"] {
-        std::fs::create_dir_all(env.join(d)).unwrap();
-    }
+    let mut c = env.session_cmd();
+    c.env("GNUPGHOME", home);
     c
 }
 
@@ -66,8 +47,7 @@ fn edit_through_the_agent_changes_only_the_edited_value() {
     let home = bob_home(&env);
     let file = production(&env);
     let before = std::fs::read_to_string(&file).unwrap();
-    let ed = env.write("ed.sh", EDITOR_SCRIPT);
-    std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ed = env.editor();
 
     let out = cmd(&env, &home)
         .env("EDITOR", &ed)
@@ -92,9 +72,7 @@ fn edit_through_the_agent_changes_only_the_edited_value() {
     let dec = stdout(ok(&out));
     assert!(dec.contains("password: DEC::GPG[repl-4]!\n"), "{dec}");
     assert!(!dec.contains("repl-3"), "{dec}");
-    let golden =
-        std::fs::read_to_string(reference().join("golden/production/dc1/base.eyaml.decrypted"))
-            .unwrap();
+    let golden = golden_text("production/dc1/base.eyaml", "decrypted");
     assert_eq!(dec, golden.replace("[repl-3]", "[repl-4]"));
 
     // Still encrypted to all three recipients: alice's own home reads the new value.
@@ -154,11 +132,7 @@ fn lookup_through_the_agent() {
 #[test]
 fn check_with_public_keys_only_finds_no_error() {
     let env = Env::new();
-    let home = env.gnupg_home(
-        "pub-home",
-        &["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"],
-        false,
-    );
+    let home = env.gnupg_home("pub-home", &PUBLIC_KEYS, false);
     let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
     let out = run(&env, &home, &["check", "--format", "json", path(&tree)]);
     ok(&out);
@@ -188,9 +162,7 @@ fn textconv_through_the_agent() {
     let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
     for f in ["development/app1/app1.eyaml", "production/dc1/base.eyaml"] {
         let out = run(&env, &home, &["textconv", path(&tree.join(f))]);
-        let golden =
-            std::fs::read_to_string(reference().join("golden").join(format!("{f}.decrypted")))
-                .unwrap();
+        let golden = golden_text(f, "decrypted");
         assert_eq!(stdout(ok(&out)), golden, "{f}");
     }
     // Bob cannot read role.eyaml: it comes out unchanged, exit 0.
@@ -217,9 +189,7 @@ fn recrypt_through_the_agent_for_an_added_recipient() {
     .unwrap();
     let out = run(&env, &home, &["recrypt", path(&app1)]);
     ok(&out);
-    let golden =
-        std::fs::read_to_string(reference().join("golden/development/app1/app1.eyaml.decrypted"))
-            .unwrap();
+    let golden = golden_text("development/app1/app1.eyaml", "decrypted");
     // Alice's single-key home now reads every value, and so does Bob's.
     for h in [&alice, &home] {
         let out = run(&env, h, &["decrypt", "-e", path(&app1)]);
@@ -275,7 +245,7 @@ fn encrypt_and_decrypt_with_the_home_from_eyaml_config() {
 /// key) makes `gpg --list-keys` exit 2 after a complete listing; the trust check took that as
 /// a failure and refused every encryption, where gpg itself encrypts.
 #[test]
-fn trust_check_survives_a_missing_ultimately_trusted_key() {
+fn regression_trust_check_refused_every_encryption_when_a_trusted_key_was_deleted() {
     let env = Env::new();
     // Alice ultimately trusted; Bob and puppetmaster named by the trust db but absent.
     let home = env.gnupg_home("home", &["alice.pub.asc"], true);
@@ -297,7 +267,7 @@ fn trust_check_survives_a_missing_ultimately_trusted_key() {
     let env = Env::new();
     let home = env.gnupg_home("home", &["alice.pub.asc"], false);
     let trust = env.write("trust.txt", "211945E86F4141A36AC356155D15F4FAFD07824A:6:\n");
-    let o = harness::gpg(&home)
+    let o = gpg(&home)
         .arg("--import-ownertrust")
         .arg(trust)
         .output()
@@ -327,14 +297,13 @@ fn trust_check_survives_a_missing_ultimately_trusted_key() {
 /// can decrypt (`invalid base64`). Now the edit is refused with the value's position and the
 /// file is untouched; a new, well-formed ENC value is still accepted.
 #[test]
-fn edit_refuses_an_enc_value_damaged_in_the_editor() {
+fn regression_edit_saved_an_enc_value_damaged_in_the_editor() {
     let env = Env::new();
     let home = env.gnupg_home("bob-home", &["bob.sec.asc"], false);
     let tree = env.copy_tree(&reference().join("hieradata"), "hieradata");
     let role = tree.join("production/role.eyaml");
     let before = std::fs::read(&role).unwrap();
-    let ed = env.write("ed.sh", EDITOR_SCRIPT);
-    std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ed = env.editor();
     let edit = |sed: &str, args: &[&str]| {
         cmd(&env, &home)
             .env("EDITOR", &ed)

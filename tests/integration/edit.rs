@@ -7,27 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, key, reference, stderr, Env};
-
-/// The scripted editor. Its last argument is the file; the variables say what to do.
-const EDITOR_SCRIPT: &str = r#"#!/bin/sh
-for f in "$@"; do :; done
-echo "editor called with: $*" >> "${EYAML_LOG:-/dev/null}"
-n=$(cat "$EYAML_COUNT" 2>/dev/null || echo 0); n=$((n+1))
-[ -n "$EYAML_COUNT" ] && echo $n > "$EYAML_COUNT"
-[ -n "$EYAML_STAT" ] && stat -c '%a' "$(dirname "$f")" "$f" >> "$EYAML_STAT"
-[ -n "$EYAML_CAPTURE" ] && cp "$f" "$EYAML_CAPTURE"
-[ -n "$EYAML_REPLACE" ] && cp "$EYAML_REPLACE" "$f"
-[ -n "$EYAML_SED" ] && sed -i "$EYAML_SED" "$f"
-[ -n "$EYAML_SED_2" ] && [ "$n" = 2 ] && sed -i "$EYAML_SED_2" "$f"
-[ -n "$EYAML_APPEND" ] && printf '%s' "$EYAML_APPEND" >> "$f"
-[ -n "$EYAML_PPID" ] && echo $PPID > "$EYAML_PPID"
-[ -n "$EYAML_MOVE" ] && mv "$f" "$f.moved"
-[ -n "$EYAML_TOUCH" ] && printf '# changed elsewhere\n' >> "$EYAML_TOUCH"
-[ -n "$EYAML_RMDIR" ] && rm -rf "$EYAML_RMDIR"
-if [ -n "$EYAML_READY" ]; then echo $$ > "$EYAML_READY.tmp"; mv "$EYAML_READY.tmp" "$EYAML_READY"; exec sleep 20; fi
-exit ${EYAML_EDITOR_RC:-0}
-"#;
+use crate::harness::{
+    key, keyring, ok, reference, stderr, stdout, Env, BIN, REFERENCE_FILES, SECRET_KEYS,
+};
 
 /// A test directory with the editor script, the RAM/temp dirs the edit text may use, and the
 /// `t.eyaml` of the reference's behaviour cases (plain: value, secret_a "alpha" in string form,
@@ -40,12 +22,6 @@ const T_SRC: &str =
     "---\nplain: value\nsecret_a: DEC::GPG[alpha]!\nsecret_b: >\n    DEC::GPG[bravo]!\n";
 const T_DEC: &str = T_SRC;
 
-fn keyring(keys: &[&str]) -> Vec<String> {
-    keys.iter()
-        .map(|k| format!("--gpg-keyring={}", key(k).display()))
-        .collect()
-}
-
 /// Bob can decrypt; alice's public key makes both recipients resolvable.
 fn bob() -> Vec<String> {
     keyring(&["bob.sec.asc", "alice.pub.asc"])
@@ -54,11 +30,7 @@ fn bob() -> Vec<String> {
 impl Edit {
     fn new() -> Edit {
         let env = Env::new();
-        let ed = env.write("ed.sh", EDITOR_SCRIPT);
-        std::fs::set_permissions(&ed, std::fs::Permissions::from_mode(0o755)).unwrap();
-        for d in ["run", "tmp"] {
-            std::fs::create_dir_all(env.join(d)).unwrap();
-        }
+        env.editor();
         env.write(
             "hiera-eyaml-gpg.recipients",
             "alice@example.com\nbob@example.com\n",
@@ -77,29 +49,14 @@ impl Edit {
             .arg(&src)
             .output()
             .unwrap();
-        harness::ok(&out);
+        ok(&out);
         self.env.write("t.eyaml", &out.stdout)
     }
 
-    fn ed(&self) -> String {
-        self.env.join("ed.sh").display().to_string()
-    }
-
-    /// The binary in its own session (no controlling terminal, so no prompt can wait on the
-    /// terminal the tests run in), with the scripted editor and isolated temp dirs.
+    /// The binary in its own session (see [`Env::session_cmd`]) with the scripted editor.
     fn cmd(&self, vars: &[(&str, &str)]) -> Command {
-        let mut c = Command::new("setsid");
-        c.arg(env!("CARGO_BIN_EXE_eyaml-gpg"))
-            .current_dir(self.env.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.env.path())
-            .env("GNUPGHOME", self.env.join("no-gnupg-home"))
-            .env("LC_ALL", "C.UTF-8")
-            .env("XDG_RUNTIME_DIR", self.env.join("run"))
-            .env("TMPDIR", self.env.join("tmp"))
-            .env("EDITOR", self.ed())
-            .stdin(Stdio::null());
+        let mut c = self.env.session_cmd();
+        c.env("EDITOR", self.env.editor());
         for (k, v) in vars {
             c.env(k, v);
         }
@@ -119,16 +76,12 @@ impl Edit {
     fn decrypt(&self, file: &Path) -> String {
         let out = self
             .cmd(&[])
-            .args(keyring(&[
-                "alice.sec.asc",
-                "bob.sec.asc",
-                "puppetmaster.sec.asc",
-            ]))
+            .args(keyring(&SECRET_KEYS))
             .args(["decrypt", "-e"])
             .arg(file)
             .output()
             .unwrap();
-        harness::stdout(harness::ok(&out))
+        stdout(ok(&out))
     }
 
     /// No edit text left anywhere the binary may put it.
@@ -209,15 +162,9 @@ fn editor_text_of_every_reference_file() {
     let e = Edit::new();
     let tree = e.env.copy_tree(&reference().join("hieradata"), "hieradata");
     let cap = e.env.join("cap");
-    let all = keyring(&["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"]);
+    let all = keyring(&SECRET_KEYS);
     let mut n = 0;
-    for f in [
-        "development/app1/app1.eyaml",
-        "development/app2/app2.eyaml",
-        "production/dc1/base.eyaml",
-        "production/plain-only.eyaml",
-        "production/role.eyaml",
-    ] {
+    for f in REFERENCE_FILES {
         let file = tree.join(f);
         for (args, suffix) in [
             (vec![], ".edit"),
@@ -300,10 +247,7 @@ fn new_values_string_block_and_empty() {
         .args(["decrypt", "-e", "t.eyaml"])
         .output()
         .unwrap();
-    assert_eq!(
-        harness::stdout(harness::ok(&out)),
-        format!("{T_DEC}{added}")
-    );
+    assert_eq!(stdout(ok(&out)), format!("{T_DEC}{added}"));
     e.assert_no_temp_left();
 }
 
@@ -407,7 +351,7 @@ fn stored_secret_containing_the_end_marker_stays_encrypted() {
         .arg(&secret)
         .output()
         .unwrap();
-    let bang = harness::stdout(harness::ok(&out));
+    let bang = stdout(ok(&out));
     let out = e
         .cmd(&[])
         .args(bob())
@@ -416,7 +360,7 @@ fn stored_secret_containing_the_end_marker_stays_encrypted() {
         .arg(&src)
         .output()
         .unwrap();
-    let text = harness::stdout(harness::ok(&out));
+    let text = stdout(ok(&out));
     let x = enc_tokens(&text)[0].clone();
     let t = e.env.write("t.eyaml", text.replace(&x, bang.trim_end()));
     let before = String::from_utf8(read(&t)).unwrap();
@@ -687,7 +631,10 @@ fn editor_with_arguments_and_visual() {
     let l = log.to_str().unwrap();
     let out = e.edit(
         &[
-            ("EDITOR", &format!("{} --some-flag", e.ed())),
+            (
+                "EDITOR",
+                &format!("{} --some-flag", e.env.editor().display()),
+            ),
             ("EYAML_LOG", l),
         ],
         &["t.eyaml"],
@@ -695,7 +642,7 @@ fn editor_with_arguments_and_visual() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // VISUAL wins; quotes and spaces are handled like a shell; an empty VISUAL is unset.
-    let quoted = format!("'{}' \"two words\" x\\ y", e.ed());
+    let quoted = format!("'{}' \"two words\" x\\ y", e.env.editor().display());
     let out = e.edit(
         &[("VISUAL", &quoted), ("EDITOR", "false"), ("EYAML_LOG", l)],
         &["t.eyaml"],
@@ -746,18 +693,12 @@ fn edit_on_a_terminal_then(
     answer: &str,
     meanwhile: impl FnOnce(),
 ) -> (Option<i32>, String) {
-    let bin = env!("CARGO_BIN_EXE_eyaml-gpg");
     let keys = bob().join(" ");
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{bin} {keys} edit t.eyaml"), "/dev/null"])
-        .current_dir(e.env.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", e.env.path())
-        .env("LC_ALL", "C.UTF-8")
-        .env("XDG_RUNTIME_DIR", e.env.join("run"))
-        .env("TMPDIR", e.env.join("tmp"))
-        .env("EDITOR", e.ed())
+    let mut child = e
+        .env
+        .command("script")
+        .args(["-qec", &format!("{BIN} {keys} edit t.eyaml"), "/dev/null"])
+        .env("EDITOR", e.env.editor())
         .envs(vars.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1039,21 +980,20 @@ fn vim_in_tmux() {
     let before = std::fs::read_to_string(&file).unwrap();
     let sock = e.env.join("tmux.sock");
     let rc = e.env.join("rc");
-    let script = e.env.write(
+    let script = e.env.write_script(
         "run.sh",
-        format!(
+        &format!(
             "#!/bin/sh\ncd '{}'\nenv -i PATH=\"$PATH\" HOME='{}' TERM=\"$TERM\" LC_ALL=C.UTF-8 XDG_RUNTIME_DIR='{}' \
              EDITOR='vim -u NONE -N' '{}' --gpg-keyring='{}' edit '{}' 2> err\necho $? > '{}'\n",
             e.env.path().display(),
             e.env.path().display(),
             e.env.join("run").display(),
-            env!("CARGO_BIN_EXE_eyaml-gpg"),
+            BIN,
             key("bob.sec.asc").display(),
             file.display(),
             rc.display()
         ),
     );
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let tmux = |args: &[&str]| {
         Command::new("tmux")
             .arg("-S")
@@ -1080,7 +1020,7 @@ fn vim_in_tmux() {
     assert!(out.status.success(), "{}", stderr(&out));
     let start = Instant::now();
     loop {
-        let screen = harness::stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
+        let screen = stdout(&tmux(&["capture-pane", "-p", "-t", "t"]));
         if screen.contains("DEC(1)::GPG[dev-db-pass]!") {
             break;
         }

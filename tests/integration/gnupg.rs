@@ -8,55 +8,20 @@ use std::time::Instant;
 
 use crate::harness::*;
 
-const FIXTURES: [&str; 5] = [
-    "development/app1/app1.eyaml",
-    "development/app2/app2.eyaml",
-    "production/plain-only.eyaml",
-    "production/role.eyaml",
-    "production/dc1/base.eyaml",
-];
-
-const PUBS: [&str; 3] = ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"];
-const SECS: [&str; 3] = ["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"];
 const UNTRUSTED_ALICE: &str = "Key FD14CC28 (alice@example.com) not trusted (if key trust is established by another means then specify always-trust)";
 const BOB_SUBKEY: &str = "E741DB31073DB129 (Bob Builder <bob@example.com>)";
 /// Keygrip of Bob's cv25519 subkey (`gpg --with-keygrip`).
 const BOB_KEYGRIP: &str = "B75A5D025FE4FC474C3054196E60CED0C867B67C";
 
-fn fixture(f: &str) -> PathBuf {
-    reference().join("hieradata").join(f)
-}
-
-fn golden(f: &str, ext: &str) -> String {
-    std::fs::read_to_string(reference().join("golden").join(format!("{f}.{ext}"))).unwrap()
-}
-
 fn home_str(p: &Path) -> String {
     format!("--gpg-gnupghome={}", p.display())
-}
-
-/// Key ids of the PKESK packets of an `ENC[GPG,…]` value, as gpg lists them.
-fn pkesk_ids(env: &Env, value: &str) -> Vec<String> {
-    let payload = enc_payloads(value).pop().expect("one ENC value");
-    let file = env.write("msg.gpg", b64decode(&payload));
-    let out = std::process::Command::new("gpg")
-        .args(["--batch", "--list-packets", "--homedir"])
-        .arg(env.join("list-packets-home"))
-        .arg(file)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split("keyid ").nth(1).map(|k| k.trim().to_string()))
-        .collect()
 }
 
 #[test]
 fn recipients_found_only_in_pubring_kbx_by_email_uid_and_fingerprint() {
     let env = Env::new();
-    let home = env.gnupg_home("home", &PUBS, true);
+    let home = env.gnupg_home("home", &PUBLIC_KEYS, true);
     assert!(home.join("pubring.kbx").is_file());
-    std::fs::create_dir_all(env.join("list-packets-home")).unwrap();
     let o = env.run(&[
         &home_str(&home),
         "encrypt",
@@ -69,8 +34,8 @@ fn recipients_found_only_in_pubring_kbx_by_email_uid_and_fingerprint() {
     ]);
     ok(&o);
     assert_eq!(
-        pkesk_ids(&env, &stdout(&o)),
-        ["357D502CA066B359", "E741DB31073DB129", "24ECE6A9E03148AF"]
+        pkesk_ids(&enc_payloads(&stdout(&o))[0]),
+        [ALICE_SUB, BOB_SUB, PM_SUB]
     );
     // Bob's secret key (from a key file) reads it back.
     let o = env.run(&[
@@ -88,14 +53,10 @@ fn legacy_pubring_gpg_home() {
     let env = Env::new();
     let home = env.join("legacy");
     std::fs::create_dir_all(&home).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
+    set_mode(&home, 0o700);
     // An existing pubring.gpg makes GnuPG 2.2 keep the legacy keyring format.
     std::fs::write(home.join("pubring.gpg"), b"").unwrap();
-    for k in PUBS {
+    for k in PUBLIC_KEYS {
         ok(&gpg(&home).arg("--import").arg(key(k)).output().unwrap());
     }
     ok(&gpg(&home)
@@ -124,17 +85,13 @@ fn legacy_pubring_gpg_home() {
         &value,
     ]);
     assert_eq!(stdout(ok(&o)), "legacy");
-    let _ = std::process::Command::new("gpgconf")
-        .arg("--homedir")
-        .arg(&home)
-        .args(["--kill", "gpg-agent"])
-        .status();
+    kill_agent(&home);
 }
 
 #[test]
 fn trust_rule_untrusted_refused_always_trust_and_ownertrust_accepted() {
     let env = Env::new();
-    let untrusted = env.gnupg_home("untrusted", &PUBS, false);
+    let untrusted = env.gnupg_home("untrusted", &PUBLIC_KEYS, false);
     let args = |home: &Path| {
         vec![
             home_str(home),
@@ -174,7 +131,7 @@ fn trust_rule_untrusted_refused_always_trust_and_ownertrust_accepted() {
         .unwrap();
     ok(&o);
 
-    let trusted = env.gnupg_home("trusted", &PUBS, true);
+    let trusted = env.gnupg_home("trusted", &PUBLIC_KEYS, true);
     let o = env.cmd().args(args(&trusted)).output().unwrap();
     assert!(stdout(ok(&o)).starts_with("ENC[GPG,"));
 
@@ -196,15 +153,15 @@ fn trust_rule_untrusted_refused_always_trust_and_ownertrust_accepted() {
 fn decrypts_every_reference_fixture_through_the_agent() {
     let env = Env::new();
     // No ownertrust: decryption never checks trust.
-    let home = env.gnupg_home("home", &SECS, false);
-    for f in FIXTURES {
+    let home = env.gnupg_home("home", &SECRET_KEYS, false);
+    for f in REFERENCE_FILES {
         let o = env.run(&[
             &home_str(&home),
             "decrypt",
             "-e",
-            fixture(f).to_str().unwrap(),
+            hieradata(f).to_str().unwrap(),
         ]);
-        assert_eq!(stdout(ok(&o)), golden(f, "decrypted"), "{f}");
+        assert_eq!(ok(&o).stdout, golden(f, "decrypted"), "{f}");
     }
 }
 
@@ -216,11 +173,11 @@ fn decryptable_by_single_secret_key_homes() {
         ("bob", "bob.sec.asc"),
         ("puppetmaster", "puppetmaster.sec.asc"),
     ] {
-        let mut keys = PUBS.to_vec();
+        let mut keys = PUBLIC_KEYS.to_vec();
         keys.push(sec);
         let home = env.gnupg_home(who, &keys, true);
-        for f in FIXTURES {
-            let expected = golden(f, "decryptable-by")
+        for f in REFERENCE_FILES {
+            let expected = golden_text(f, "decryptable-by")
                 .lines()
                 .find_map(|l| l.strip_prefix(&format!("{who} ")).map(str::to_string))
                 .unwrap();
@@ -228,10 +185,10 @@ fn decryptable_by_single_secret_key_homes() {
                 &home_str(&home),
                 "decrypt",
                 "-e",
-                fixture(f).to_str().unwrap(),
+                hieradata(f).to_str().unwrap(),
             ]);
             match expected.as_str() {
-                "yes" => assert_eq!(stdout(ok(&o)), golden(f, "decrypted"), "{who} {f}"),
+                "yes" => assert_eq!(ok(&o).stdout, golden(f, "decrypted"), "{who} {f}"),
                 _ => {
                     assert_eq!(o.status.code(), Some(1), "{who} {f}");
                     assert!(o.stdout.is_empty());
@@ -250,14 +207,14 @@ fn decryptable_by_single_secret_key_homes() {
 #[test]
 fn key_not_held_names_recipients_and_the_agents_keys() {
     let env = Env::new();
-    let mut keys = PUBS.to_vec();
+    let mut keys = PUBLIC_KEYS.to_vec();
     keys.push("alice.sec.asc");
     let home = env.gnupg_home("alice-only", &keys, true);
     let o = env.run(&[
         &home_str(&home),
         "decrypt",
         "-e",
-        fixture("development/app1/app1.eyaml").to_str().unwrap(),
+        hieradata("development/app1/app1.eyaml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -282,7 +239,7 @@ fn agent_that_cannot_start_is_reported() {
         &home_str(&home),
         "decrypt",
         "-e",
-        fixture("development/app1/app1.eyaml").to_str().unwrap(),
+        hieradata("development/app1/app1.eyaml").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -297,9 +254,9 @@ fn agent_that_cannot_start_is_reported() {
 fn home_precedence_and_missing_homes() {
     let env = Env::new();
     let home = env.gnupg_home("real", &["bob.sec.asc"], false);
-    let app1 = fixture("development/app1/app1.eyaml");
+    let app1 = hieradata("development/app1/app1.eyaml");
     let app1 = app1.to_str().unwrap();
-    let want = golden("development/app1/app1.eyaml", "decrypted");
+    let want = golden_text("development/app1/app1.eyaml", "decrypted");
     let missing = env.join("missing-home");
     let message = format!(
         "Configured GPG home directory {} doesn't exist, check gpg_gnupghome configuration value is correct",
@@ -442,7 +399,7 @@ fn ocb_message_falls_back_to_gpg_and_explains() {
     let env = Env::new();
     let home = env.gnupg_home("home", &["bob.sec.asc"], false);
     // Bob's PKESK from a real value, then a tag 20 (OCB) packet in place of the SEIPD.
-    let text = std::fs::read_to_string(fixture("development/app1/app1.eyaml")).unwrap();
+    let text = std::fs::read_to_string(hieradata("development/app1/app1.eyaml")).unwrap();
     let msg = b64decode(&enc_payloads(&text)[0]);
     assert_eq!(msg[0] & 0xfc, 0x84, "old-format PKESK header expected");
     let pkesk_len = match msg[0] & 0x03 {
@@ -503,11 +460,8 @@ const PASSPHRASE: &str = "correct horse";
 fn protected_home(env: &Env, name: &str, secs: &[&str]) -> PathBuf {
     let home = env.join(name);
     std::fs::create_dir_all(&home).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let pinentry = home.join("pinentry.sh");
-    std::fs::write(&pinentry, PINENTRY).unwrap();
-    std::fs::set_permissions(&pinentry, std::fs::Permissions::from_mode(0o755)).unwrap();
+    set_mode(&home, 0o700);
+    let pinentry = env.write_script(&format!("{name}/pinentry.sh"), PINENTRY);
     std::fs::write(home.join("pinentry.pass"), PASSPHRASE).unwrap();
     std::fs::write(
         home.join("gpg-agent.conf"),
@@ -551,19 +505,10 @@ fn prompts(home: &Path) -> usize {
         .unwrap_or(0)
 }
 
-fn kill_agent(home: &Path) {
-    let _ = std::process::Command::new("gpgconf")
-        .arg("--homedir")
-        .arg(home)
-        .args(["--kill", "gpg-agent"])
-        .status();
-}
-
 /// Copies a home without its sockets.
 fn copy_home(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    set_mode(to, 0o700);
     for e in std::fs::read_dir(from).unwrap().flatten() {
         let name = e.file_name();
         if name.to_string_lossy().starts_with("S.") {
@@ -622,9 +567,9 @@ fn protected_keys_bulk_decryption_asks_once() {
         &home_str(&home),
         "decrypt",
         "-e",
-        fixture(f).to_str().unwrap(),
+        hieradata(f).to_str().unwrap(),
     ]);
-    assert_eq!(stdout(ok(&o)), golden(f, "decrypted"));
+    assert_eq!(ok(&o).stdout, golden(f, "decrypted"));
     assert_eq!(prompts(&home), 2);
 }
 
@@ -651,9 +596,9 @@ fn preset_passphrase_needs_no_prompt() {
         &home_str(&home),
         "decrypt",
         "-e",
-        fixture(f).to_str().unwrap(),
+        hieradata(f).to_str().unwrap(),
     ]);
-    assert_eq!(stdout(ok(&o)), golden(f, "decrypted"));
+    assert_eq!(ok(&o).stdout, golden(f, "decrypted"));
     assert_eq!(prompts(&home), 0);
 
     // Many values: the key is exported, which asks once (the agent's cache does not apply).

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::harness::{key, reference, stderr, stdout, Env};
+use crate::harness::{key, keyring, reference, stderr, stdout, Env, SECRET_KEYS};
 use eyaml_gpg::crypto::{Backend, Plaintext};
 use eyaml_gpg::eyaml;
 use eyaml_gpg::hiera::{Hierarchy, Merge};
@@ -60,25 +60,16 @@ fn puppet_cases() -> Vec<Case> {
     cases
 }
 
-fn keyring_args(names: &[&str]) -> Vec<String> {
-    names
-        .iter()
-        .flat_map(|n| ["--gpg-keyring".to_string(), key(n).display().to_string()])
-        .collect()
-}
-
 fn lookup(env: &Env, key: &str, extra: &[&str], keys: &[&str]) -> std::process::Output {
     env.cmd()
         .arg("lookup")
         .arg(key)
         .args(HIERARCHY)
         .args(extra)
-        .args(keyring_args(keys))
+        .args(keyring(keys))
         .output()
         .unwrap()
 }
-
-const ALL_KEYS: [&str; 3] = ["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"];
 
 #[test]
 fn every_reference_key_gives_what_puppet_gave() {
@@ -87,7 +78,7 @@ fn every_reference_key_gives_what_puppet_gave() {
     let cases = puppet_cases();
     assert!(cases.len() >= 13, "only {} cases parsed", cases.len());
     for case in &cases {
-        let out = lookup(&env, &case.key, &["--format", "json"], &ALL_KEYS);
+        let out = lookup(&env, &case.key, &["--format", "json"], &SECRET_KEYS);
         assert!(out.status.success(), "{}: {}", case.key, stderr(&out));
         let ours: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         let expected = if case.json {
@@ -98,7 +89,7 @@ fn every_reference_key_gives_what_puppet_gave() {
         assert_eq!(ours, expected, "{}", case.key);
         if !case.json {
             // The YAML rendering is Puppet's, byte for byte.
-            let out = lookup(&env, &case.key, &[], &ALL_KEYS);
+            let out = lookup(&env, &case.key, &[], &SECRET_KEYS);
             assert_eq!(stdout(&out), case.printed, "{}", case.key);
         }
     }

@@ -7,20 +7,6 @@ use std::process::Output;
 
 use crate::harness::*;
 
-const ALICE_SUB: &str = "357D502CA066B359";
-const BOB_SUB: &str = "E741DB31073DB129";
-const PM_SUB: &str = "24ECE6A9E03148AF";
-const PUBLIC: [&str; 3] = ["alice.pub.asc", "bob.pub.asc", "puppetmaster.pub.asc"];
-
-/// Runs the binary with `--gpg-keyring` for each key file, then `args`.
-fn run(env: &Env, keys: &[&str], args: &[&str]) -> Output {
-    let mut c = env.cmd();
-    for k in keys {
-        c.arg("--gpg-keyring").arg(key(k));
-    }
-    c.args(args).output().expect("run eyaml-gpg")
-}
-
 fn tree(env: &Env) -> PathBuf {
     env.copy_tree(&reference().join("hieradata"), "hieradata")
 }
@@ -78,57 +64,6 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
-/// The key ids of the PKESK packets at the start of a binary OpenPGP message.
-fn pkesk_ids(message: &[u8]) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut i = 0;
-    while i < message.len() {
-        let ctb = message[i];
-        assert!(ctb & 0x80 != 0, "packet header");
-        let (tag, len, hdr) = if ctb & 0x40 != 0 {
-            let tag = ctb & 0x3f;
-            let l0 = message[i + 1] as usize;
-            if l0 < 192 {
-                (tag, l0, 2)
-            } else if l0 < 224 {
-                (tag, ((l0 - 192) << 8) + message[i + 2] as usize + 192, 3)
-            } else {
-                assert_eq!(l0, 255, "no partial lengths before the data packet");
-                let l = u32::from_be_bytes(message[i + 2..i + 6].try_into().unwrap()) as usize;
-                (tag, l, 6)
-            }
-        } else {
-            let tag = (ctb >> 2) & 0x0f;
-            match ctb & 3 {
-                0 => (tag, message[i + 1] as usize, 2),
-                1 => (
-                    tag,
-                    u16::from_be_bytes([message[i + 1], message[i + 2]]) as usize,
-                    3,
-                ),
-                2 => (
-                    tag,
-                    u32::from_be_bytes(message[i + 1..i + 5].try_into().unwrap()) as usize,
-                    5,
-                ),
-                _ => break,
-            }
-        };
-        if tag != 1 {
-            break;
-        }
-        let body = &message[i + hdr..i + hdr + len];
-        assert_eq!(body[0], 3, "PKESK v3");
-        ids.insert(body[1..9].iter().map(|b| format!("{b:02X}")).collect());
-        i += hdr + len;
-    }
-    ids
-}
-
-fn ids(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
 fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
@@ -183,7 +118,7 @@ fn adding_a_recipient_changes_only_the_values_under_it() {
     let old = read(&app1);
 
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
-    let o = ok(&run(&env, &keys, &["recrypt", "-v", "hieradata"])).clone();
+    let o = ok(&env.run_keys(&keys, &["recrypt", "-v", "hieradata"])).clone();
     let err = stderr(&o);
     assert!(
         err.contains("re-encrypted 4 values in 1 file (18 values current)"),
@@ -205,8 +140,8 @@ fn adding_a_recipient_changes_only_the_values_under_it() {
     assert_eq!(old_p.len(), 4);
     for (a, b) in old_p.iter().zip(&new_p) {
         assert_ne!(a, b);
-        assert_eq!(pkesk_ids(&b64decode(a)), ids(&[BOB_SUB]));
-        assert_eq!(pkesk_ids(&b64decode(b)), ids(&[BOB_SUB, ALICE_SUB]));
+        assert_eq!(recipient_ids(a), ids(&[BOB_SUB]));
+        assert_eq!(recipient_ids(b), ids(&[BOB_SUB, ALICE_SUB]));
     }
     #[cfg(unix)]
     {
@@ -217,8 +152,7 @@ fn adding_a_recipient_changes_only_the_values_under_it() {
 
     // The new key reads them, with the same plaintexts.
     let golden = read(&reference().join("golden/development/app1/app1.eyaml.decrypted"));
-    let d = ok(&run(
-        &env,
+    let d = ok(&env.run_keys(
         &["alice.sec.asc"],
         &["decrypt", "-e", "hieradata/development/app1/app1.eyaml"],
     ))
@@ -226,7 +160,7 @@ fn adding_a_recipient_changes_only_the_values_under_it() {
     assert_eq!(stdout(&d).trim_end(), golden.trim_end());
 
     // Nothing is stale any more: a second run changes nothing.
-    let o = ok(&run(&env, &keys, &["recrypt", "hieradata"])).clone();
+    let o = ok(&env.run_keys(&keys, &["recrypt", "hieradata"])).clone();
     assert!(
         stderr(&o).contains("re-encrypted 0 values in 0 files (22 values current)"),
         "{}",
@@ -240,8 +174,7 @@ fn removing_a_recipient_leaves_it_unable_to_decrypt() {
     let env = Env::new();
     let root = tree(&env);
     let role = root.join("production/role.eyaml");
-    let ok_before = run(
-        &env,
+    let ok_before = env.run_keys(
         &["puppetmaster.sec.asc"],
         &["decrypt", "-e", "hieradata/production/role.eyaml"],
     );
@@ -255,7 +188,7 @@ fn removing_a_recipient_leaves_it_unable_to_decrypt() {
     let old = read(&role);
 
     let keys = ["alice.sec.asc", "bob.pub.asc", "puppetmaster.pub.asc"];
-    ok(&run(&env, &keys, &["recrypt", "hieradata/production"]));
+    ok(&env.run_keys(&keys, &["recrypt", "hieradata/production"]));
     // dc1 has its own recipients file (with the puppet master): untouched.
     assert_eq!(
         changed(&before, &snapshot(&root)),
@@ -264,18 +197,16 @@ fn removing_a_recipient_leaves_it_unable_to_decrypt() {
     let new = read(&role);
     assert_eq!(masked(&old), masked(&new));
     for p in enc_payloads(&new) {
-        assert_eq!(pkesk_ids(&b64decode(&p)), ids(&[ALICE_SUB]));
+        assert_eq!(recipient_ids(&p), ids(&[ALICE_SUB]));
     }
 
-    let o = run(
-        &env,
+    let o = env.run_keys(
         &["puppetmaster.sec.asc"],
         &["decrypt", "-e", "hieradata/production/role.eyaml"],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("No secret key"), "{}", stderr(&o));
-    let o = ok(&run(
-        &env,
+    let o = ok(&env.run_keys(
         &["alice.sec.asc"],
         &["decrypt", "-e", "hieradata/production/role.eyaml"],
     ))
@@ -324,7 +255,7 @@ fn dry_run_lists_exactly_the_stale_values_without_any_secret_key() {
     let root = tree(&env);
 
     // Nothing stale: exit 0.
-    let o = run(&env, &PUBLIC, &["recrypt", "--dry-run", "hieradata"]);
+    let o = env.run_keys(&PUBLIC_KEYS, &["recrypt", "--dry-run", "hieradata"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
 
@@ -335,9 +266,8 @@ fn dry_run_lists_exactly_the_stale_values_without_any_secret_key() {
     )
     .unwrap();
     let before = snapshot(&root);
-    let o = run(
-        &env,
-        &PUBLIC,
+    let o = env.run_keys(
+        &PUBLIC_KEYS,
         &["recrypt", "--dry-run", "--format", "json", "hieradata"],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -386,7 +316,7 @@ fn dry_run_lists_exactly_the_stale_values_without_any_secret_key() {
         .unwrap()
         .starts_with("app2::"));
 
-    let o = run(&env, &PUBLIC, &["recrypt", "--dry-run", "hieradata"]);
+    let o = env.run_keys(&PUBLIC_KEYS, &["recrypt", "--dry-run", "hieradata"]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
@@ -412,8 +342,7 @@ fn dry_run_lists_exactly_the_stale_values_without_any_secret_key() {
     );
 
     // A removed key that is not on any keyring is still reported, by key id.
-    let o = run(
-        &env,
+    let o = env.run_keys(
         &["alice.pub.asc", "bob.pub.asc"],
         &["recrypt", "--dry-run", "hieradata/development/app2"],
     );
@@ -430,9 +359,8 @@ fn nested_recipients_file_overrides_its_parent() {
     let env = Env::new();
     let root = tree(&env);
     let dry = |env: &Env| {
-        selected(&json(&run(
-            env,
-            &PUBLIC,
+        selected(&json(&env.run_keys(
+            &PUBLIC_KEYS,
             &[
                 "recrypt",
                 "--dry-run",
@@ -455,9 +383,8 @@ fn nested_recipients_file_overrides_its_parent() {
     let files: BTreeSet<String> = dry(&env).into_iter().map(|(f, _)| f).collect();
     assert_eq!(files, ids(&["app1.eyaml", "app2.eyaml"]));
     // --gpg-recipients overrides every file's own list.
-    let o = run(
-        &env,
-        &PUBLIC,
+    let o = env.run_keys(
+        &PUBLIC_KEYS,
         &[
             "recrypt",
             "--dry-run",
@@ -481,8 +408,7 @@ fn a_file_ruby_wrote_and_we_recrypt_still_decrypts_with_gpg() {
     let base = root.join("production/dc1/base.eyaml");
     let old = read(&base);
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
-    let o = ok(&run(
-        &env,
+    let o = ok(&env.run_keys(
         &keys,
         &[
             "recrypt",
@@ -512,7 +438,7 @@ fn a_file_ruby_wrote_and_we_recrypt_still_decrypts_with_gpg() {
             !old.contains(p.as_str()),
             "every value re-encrypted with --all"
         );
-        assert_eq!(pkesk_ids(&b64decode(p)), ids(&[ALICE_SUB, BOB_SUB, PM_SUB]));
+        assert_eq!(recipient_ids(p), ids(&[ALICE_SUB, BOB_SUB, PM_SUB]));
         let f = env.write("v.gpg", b64decode(p));
         let o = gpg(&home).arg("--decrypt").arg(&f).output().unwrap();
         assert!(o.status.success(), "gpg: {}", stderr(&o));
@@ -542,7 +468,7 @@ fn a_value_nobody_here_can_decrypt_stops_every_write_unless_keep_going() {
     let before = snapshot(&root);
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
 
-    let o = run(&env, &keys, &["recrypt", "hieradata"]);
+    let o = env.run_keys(&keys, &["recrypt", "hieradata"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("role.eyaml:"), "{err}");
@@ -558,8 +484,7 @@ fn a_value_nobody_here_can_decrypt_stops_every_write_unless_keep_going() {
         "every file as it was"
     );
 
-    let o = run(
-        &env,
+    let o = env.run_keys(
         &keys,
         &["recrypt", "--keep-going", "--format", "json", "hieradata"],
     );
@@ -579,8 +504,7 @@ fn a_value_nobody_here_can_decrypt_stops_every_write_unless_keep_going() {
             "{f}"
         );
     }
-    ok(&run(
-        &env,
+    ok(&env.run_keys(
         &["puppetmaster.sec.asc"],
         &["decrypt", "-e", "hieradata/development/app1/app1.eyaml"],
     ));
@@ -597,22 +521,21 @@ fn usage_errors_exit_2_and_write_nothing() {
     .unwrap();
     let before = snapshot(&root);
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
-    let o = run(&env, &keys, &["recrypt", "-d", "pkcs7", "hieradata"]);
+    let o = env.run_keys(&keys, &["recrypt", "-d", "pkcs7", "hieradata"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("recrypt -d pkcs7: only gpg is supported"),
         "{}",
         stderr(&o)
     );
-    let o = run(&env, &keys, &["recrypt", "hieradata", "no-such-dir"]);
+    let o = env.run_keys(&keys, &["recrypt", "hieradata", "no-such-dir"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
-    let o = run(&env, &keys, &["recrypt"]);
+    let o = env.run_keys(&keys, &["recrypt"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(changed(&before, &snapshot(&root)), BTreeSet::new());
     // `-d GPG` is the default spelled out.
-    ok(&run(
-        &env,
+    ok(&env.run_keys(
         &keys,
         &["recrypt", "--change-encryption", "GPG", "hieradata"],
     ));
@@ -632,15 +555,14 @@ fn a_recipient_without_a_key_fails_the_file_naming_the_recipients_file() {
     )
     .unwrap();
     let before = snapshot(&root);
-    let o = run(&env, &PUBLIC, &["recrypt", "--dry-run", "hieradata"]);
+    let o = env.run_keys(&PUBLIC_KEYS, &["recrypt", "--dry-run", "hieradata"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
         err.contains("role.eyaml: ") && err.contains("production/hiera-eyaml-gpg.recipients: No key found on keyring for carol@example.com"),
         "{err}"
     );
-    let o = run(
-        &env,
+    let o = env.run_keys(
         &["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"],
         &["recrypt", "--all", "hieradata"],
     );
@@ -661,7 +583,7 @@ fn directories_walk_by_extension_skipping_hidden_ones() {
     let files = |extra: &[&str]| -> BTreeSet<String> {
         let mut args = vec!["recrypt", "--dry-run", "--format", "json", "t"];
         args.extend_from_slice(extra);
-        selected(&json(&run(&env, &PUBLIC, &args)))
+        selected(&json(&env.run_keys(&PUBLIC_KEYS, &args)))
             .into_iter()
             .map(|(f, _)| f)
             .collect()
@@ -669,9 +591,8 @@ fn directories_walk_by_extension_skipping_hidden_ones() {
     assert_eq!(files(&[]), ids(&["a.eyaml", "b.eyaml"]));
     assert_eq!(files(&["--extension", "yaml"]), ids(&["c.yaml"]));
     assert_eq!(files(&["--extension", ".yaml"]), ids(&["c.yaml"]));
-    let o = run(
-        &env,
-        &PUBLIC,
+    let o = env.run_keys(
+        &PUBLIC_KEYS,
         &["recrypt", "--dry-run", "--extension", "nope", "t"],
     );
     assert_eq!(o.status.code(), Some(0));
@@ -716,9 +637,8 @@ fn hidden_recipients_and_unreadable_values_are_reported_and_left_alone() {
     env.write("w/hiera-eyaml-gpg.recipients", "bob@example.com\n");
     let file = env.write("w/w.eyaml", &text);
 
-    let o = run(
-        &env,
-        &PUBLIC,
+    let o = env.run_keys(
+        &PUBLIC_KEYS,
         &["recrypt", "--dry-run", "--format", "json", "w"],
     );
     assert_eq!(o.status.code(), Some(0), "nothing stale: {}", stdout(&o));
@@ -734,7 +654,7 @@ fn hidden_recipients_and_unreadable_values_are_reported_and_left_alone() {
         .as_str()
         .unwrap()
         .contains("PKCS7"));
-    let o = run(&env, &PUBLIC, &["recrypt", "--dry-run", "w"]);
+    let o = env.run_keys(&PUBLIC_KEYS, &["recrypt", "--dry-run", "w"]);
     let out = stdout(&o);
     assert!(
         out.contains("! line 1: a: hidden (wildcard) recipients"),
@@ -746,7 +666,7 @@ fn hidden_recipients_and_unreadable_values_are_reported_and_left_alone() {
     );
 
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
-    let o = ok(&run(&env, &keys, &["recrypt", "w"])).clone();
+    let o = ok(&env.run_keys(&keys, &["recrypt", "w"])).clone();
     assert!(
         stderr(&o).contains("w.eyaml:1:4: hidden (wildcard) recipients"),
         "{}",
@@ -754,14 +674,11 @@ fn hidden_recipients_and_unreadable_values_are_reported_and_left_alone() {
     );
     assert_eq!(read(&file), text);
     // --all re-encrypts the hidden-recipient value (to named recipients); the others stay.
-    ok(&run(&env, &keys, &["recrypt", "--all", "w"]));
+    ok(&env.run_keys(&keys, &["recrypt", "--all", "w"]));
     let new = read(&file);
     assert!(!new.contains(&hidden));
     assert!(new.ends_with("\nb: ENC[GPG,AAAA]\nc: ENC[PKCS7,MIIBAAAA]\n"));
-    assert_eq!(
-        pkesk_ids(&b64decode(&enc_payloads(&new)[0])),
-        ids(&[BOB_SUB])
-    );
+    assert_eq!(recipient_ids(&enc_payloads(&new)[0]), ids(&[BOB_SUB]));
 }
 
 #[test]
