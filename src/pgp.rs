@@ -1123,7 +1123,11 @@ mod tests {
         ));
         assert_eq!(resolved(&ks, "=Bob Builder <bob@example.org>"), b);
         assert!(matches!(ks.resolve("=Bob Builder"), Err(Error::NoKey(_))));
-        assert_eq!(resolved(&ks, "bob builder"), b, "case-insensitive substring");
+        assert_eq!(
+            resolved(&ks, "bob builder"),
+            b,
+            "case-insensitive substring"
+        );
         assert_eq!(resolved(&ks, "*alice admin"), a);
         assert_eq!(resolved(&ks, "alice@example.com"), a);
         assert!(matches!(classify("<x@y>"), Query::MailExact(m) if m == "x@y"));

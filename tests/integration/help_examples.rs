@@ -24,28 +24,33 @@ profile::base::packages:
   - nginx
 ";
 
-/// The help text of `args` (`--help` appended), unwrapped: clap wraps long example lines at
-/// the terminal width, which `COLUMNS` sets when no terminal is attached.
+/// The help text of `args` (`--help` appended).
 fn help(env: &Env, args: &[&str]) -> String {
-    let out = env
-        .cmd()
-        .args(args)
-        .arg("--help")
-        .env("COLUMNS", "1000")
-        .output()
-        .unwrap();
+    let out = env.cmd().args(args).arg("--help").output().unwrap();
     stdout(ok(&out))
 }
 
-/// The command lines under `Example:`/`Examples:` in a help text.
+/// The command lines under `Example:`/`Examples:` in a help text. clap wraps long lines at
+/// 100 columns with the same indentation: a line that starts neither with `eyaml-gpg ` nor
+/// with a variable assignment continues the previous example.
 fn examples(help: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     let mut inside = false;
     for line in help.lines() {
         if line == "Examples:" || line == "Example:" {
             inside = true;
         } else if inside && line.starts_with("  ") {
-            out.push(line.trim().to_string());
+            let line = line.trim();
+            let assignment = line.split_once('=').is_some_and(|(var, _)| {
+                !var.is_empty() && var.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            });
+            match out.last_mut() {
+                Some(last) if !line.starts_with("eyaml-gpg ") && !assignment => {
+                    last.push(' ');
+                    last.push_str(line);
+                }
+                _ => out.push(line.to_string()),
+            }
         } else {
             inside = false;
         }
@@ -85,7 +90,11 @@ const KEYRING: &str = "keys/me.sec.asc";
 /// user's bash-completion directory.
 fn fixture(env: &Env) {
     env.write(KEYRING, std::fs::read(key("bob.sec.asc")).unwrap());
-    env.write("hieradata/hiera-eyaml-gpg.recipients", "bob@example.com\n");
+    // By fingerprint, as `check` recommends, so that `--fail-on warning` passes.
+    env.write(
+        "hieradata/hiera-eyaml-gpg.recipients",
+        "617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1\n",
+    );
     let tool = || {
         let mut c = env.cmd();
         c.env("EYAML_GPG_KEYRING", env.join(KEYRING));
