@@ -77,7 +77,7 @@ pub enum Command {
 
     /// Decrypt a string, a file, standard input or every value of an eyaml file
     #[command(
-        after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg decrypt -s 'ENC[GPG,hQEMA...]'"
+        after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg decrypt --stdin < value.txt"
     )]
     Decrypt(DecryptArgs),
 
@@ -119,7 +119,7 @@ pub enum Command {
 
     /// Write man pages or shell completions
     #[command(
-        after_help = "Examples:\n  eyaml-gpg generate man man/\n  eyaml-gpg generate completions bash > /etc/bash_completion.d/eyaml-gpg"
+        after_help = "Examples:\n  eyaml-gpg generate man man/\n  eyaml-gpg generate completions bash > ~/.local/share/bash-completion/completions/eyaml-gpg"
     )]
     Generate(GenerateArgs),
 }

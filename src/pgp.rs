@@ -968,3 +968,267 @@ fn starts_like_openpgp(data: &[u8]) -> bool {
     };
     matches!(tag, 1 | 3 | 8 | 9 | 10 | 11 | 18 | 20)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Recipient-string classification (GnuPG's rules) and certificate status, on
+    //! certificates generated here: valid, expired, revoked, and one with no encryption subkey.
+
+    use std::time::{Duration, SystemTime};
+
+    use openpgp::serialize::SerializeInto;
+
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// A certificate with a signing and an encryption subkey, valid for three years.
+    fn valid(uid: &str) -> Cert {
+        CertBuilder::general_purpose(Some(uid))
+            .generate()
+            .unwrap()
+            .0
+    }
+
+    /// Created 30 days ago, expired after one day.
+    fn expired(uid: &str) -> Cert {
+        CertBuilder::general_purpose(Some(uid))
+            .set_creation_time(SystemTime::now() - 30 * DAY)
+            .set_validity_period(DAY)
+            .generate()
+            .unwrap()
+            .0
+    }
+
+    /// Valid, then revoked with the revocation certificate made at generation.
+    fn revoked(uid: &str) -> Cert {
+        let (cert, revocation) = CertBuilder::general_purpose(Some(uid)).generate().unwrap();
+        let (cert, _) = cert.insert_packets(revocation).unwrap();
+        cert
+    }
+
+    /// A certification and signing key only: nothing to encrypt to.
+    fn signing_only(uid: &str) -> Cert {
+        CertBuilder::new()
+            .add_userid(uid)
+            .add_signing_subkey()
+            .generate()
+            .unwrap()
+            .0
+    }
+
+    fn store(certs: &[&Cert]) -> Keystore {
+        let mut ks = Keystore::new();
+        for c in certs {
+            let n = ks
+                .load_bytes(&c.to_vec().unwrap(), KeyOrigin::Keyring("test".into()))
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+        ks
+    }
+
+    fn encryption_subkey(c: &Cert) -> Fingerprint {
+        c.keys()
+            .subkeys()
+            .with_policy(&StandardPolicy::new(), None)
+            .for_storage_encryption()
+            .next()
+            .unwrap()
+            .key()
+            .fingerprint()
+    }
+
+    /// The fingerprint of the certificate a recipient string resolves to.
+    fn resolved(ks: &Keystore, recipient: &str) -> String {
+        ks.resolve(recipient)
+            .unwrap_or_else(|e| panic!("{recipient}: {e}"))
+            .cert
+            .fingerprint
+    }
+
+    #[test]
+    fn fingerprints_in_every_spelling_name_the_certificate() {
+        let alice = valid("Alice Admin <alice@example.com>");
+        let bob = valid("Bob Builder <bob@example.com>");
+        let ks = store(&[&alice, &bob]);
+        let fp = alice.fingerprint().to_hex();
+        let spaced: String = fp
+            .as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for r in [
+            fp.clone(),
+            fp.to_lowercase(),
+            format!("0x{fp}"),
+            format!("0X{}", fp.to_lowercase()),
+            spaced,
+            format!("  {fp}  "),
+        ] {
+            assert_eq!(resolved(&ks, &r), fp, "{r:?}");
+        }
+        assert!(matches!(classify(&fp), Query::Fingerprint(_, false)));
+        assert!(matches!(
+            classify(&format!("{fp}!")),
+            Query::Fingerprint(_, true)
+        ));
+    }
+
+    #[test]
+    fn key_ids_long_short_and_of_a_subkey() {
+        let alice = valid("Alice Admin <alice@example.com>");
+        let bob = valid("Bob Builder <bob@example.com>");
+        let ks = store(&[&alice, &bob]);
+        let fp = alice.fingerprint().to_hex();
+        let long = alice.keyid().to_hex();
+        assert_eq!(resolved(&ks, &long), fp);
+        assert_eq!(resolved(&ks, &long[8..]), fp, "8-digit short id");
+        assert_eq!(resolved(&ks, &format!("0x{}", &long[8..])), fp);
+        assert!(matches!(classify(&long), Query::KeyId(_, false)));
+        // A subkey's id names its certificate; with `!`, exactly that subkey is used.
+        let sub = encryption_subkey(&alice);
+        let sub_id = KeyID::from(&sub).to_hex();
+        assert_eq!(resolved(&ks, &sub_id), fp);
+        let exact = ks.resolve(&format!("{sub_id}!")).unwrap();
+        assert_eq!(exact.subkey_fingerprint, sub.to_hex());
+        assert!(matches!(
+            classify(&format!("{sub_id}!")),
+            Query::KeyId(_, true)
+        ));
+        // Twelve hex digits are neither an id nor a fingerprint: a user id substring.
+        assert!(matches!(classify(&long[4..]), Query::Substring(_)));
+        // Spaces are allowed in a fingerprint only.
+        let spaced_id = format!("{} {}", &long[..8], &long[8..]);
+        assert!(matches!(classify(&spaced_id), Query::Substring(_)));
+    }
+
+    #[test]
+    fn mail_exact_mail_part_exact_uid_and_substring() {
+        let alice = valid("Alice Admin <alice@example.com>");
+        let bob = valid("Bob Builder <bob@example.org>");
+        let ks = store(&[&alice, &bob]);
+        let (a, b) = (alice.fingerprint().to_hex(), bob.fingerprint().to_hex());
+        assert_eq!(resolved(&ks, "<alice@example.com>"), a);
+        assert_eq!(resolved(&ks, "<ALICE@example.com>"), a, "e-mail case");
+        assert!(matches!(
+            ks.resolve("<alice@example>"),
+            Err(Error::NoKey(_))
+        ));
+        assert_eq!(resolved(&ks, "@example.org"), b);
+        assert!(matches!(
+            ks.resolve("@example"),
+            Err(Error::AmbiguousRecipient { .. })
+        ));
+        assert_eq!(resolved(&ks, "=Bob Builder <bob@example.org>"), b);
+        assert!(matches!(ks.resolve("=Bob Builder"), Err(Error::NoKey(_))));
+        assert_eq!(
+            resolved(&ks, "bob builder"),
+            b,
+            "case-insensitive substring"
+        );
+        assert_eq!(resolved(&ks, "*alice admin"), a);
+        assert_eq!(resolved(&ks, "alice@example.com"), a);
+        assert!(matches!(classify("<x@y>"), Query::MailExact(m) if m == "x@y"));
+        assert!(matches!(classify("@y"), Query::MailSub(m) if m == "y"));
+        assert!(matches!(classify("=x y"), Query::Exact(m) if m == "x y"));
+        assert!(matches!(classify("*x"), Query::Substring(m) if m == "x"));
+        assert!(matches!(classify("Alice"), Query::Substring(m) if m == "Alice"));
+    }
+
+    #[test]
+    fn status_of_a_valid_certificate() {
+        let alice = valid("Alice Admin <alice@example.com>");
+        let ks = store(&[&alice]);
+        let st = ks.recipient_status("alice@example.com");
+        assert_eq!(st.len(), 1);
+        let st = &st[0];
+        assert_eq!(st.fingerprint, alice.fingerprint().to_hex());
+        assert!(!st.revoked);
+        let expires = st.expires.expect("general_purpose expires in three years");
+        assert!(expires > SystemTime::now() + 365 * DAY);
+        // Primary, signing and encryption subkeys: every id a PKESK could name.
+        assert_eq!(st.key_ids.len(), 3);
+        let sub = key_id(&KeyID::from(&encryption_subkey(&alice)));
+        assert!(st.key_ids.contains(&sub));
+        assert!(ks.resolve("alice@example.com").is_ok());
+    }
+
+    #[test]
+    fn status_of_an_expired_certificate() {
+        let old = expired("Old Key <old@example.com>");
+        let ks = store(&[&old]);
+        let st = &ks.recipient_status("old@example.com")[0];
+        assert!(!st.revoked);
+        let expires = st.expires.expect("an expiry");
+        assert!(expires < SystemTime::now(), "{expires:?}");
+        assert!(matches!(
+            ks.resolve("old@example.com"),
+            Err(Error::NoEncryptionSubkey { .. })
+        ));
+    }
+
+    #[test]
+    fn status_of_a_revoked_certificate() {
+        let gone = revoked("Gone Key <gone@example.com>");
+        let ks = store(&[&gone]);
+        let st = &ks.recipient_status("gone@example.com")[0];
+        assert!(st.revoked);
+        assert!(matches!(
+            ks.resolve("gone@example.com"),
+            Err(Error::NoEncryptionSubkey { .. })
+        ));
+    }
+
+    #[test]
+    fn status_of_a_certificate_without_encryption_subkey() {
+        let sig = signing_only("Signer <signer@example.com>");
+        let ks = store(&[&sig]);
+        let st = &ks.recipient_status("signer@example.com")[0];
+        // Nothing was revoked: the certificate is simply not for encryption.
+        assert!(!st.revoked);
+        assert_eq!(st.key_ids.len(), 2);
+        assert!(matches!(
+            ks.resolve("signer@example.com"),
+            Err(Error::NoEncryptionSubkey { .. })
+        ));
+        // No match at all is a different error.
+        assert!(ks.recipient_status("nobody@example.com").is_empty());
+        assert!(matches!(
+            ks.resolve("nobody@example.com"),
+            Err(Error::NoKey(_))
+        ));
+    }
+
+    #[test]
+    fn a_revoked_encryption_subkey_alone_makes_the_certificate_unusable() {
+        let alice = valid("Alice Admin <alice@example.com>");
+        let sub = encryption_subkey(&alice);
+        let mut signer = alice
+            .primary_key()
+            .key()
+            .clone()
+            .parts_into_secret()
+            .unwrap()
+            .into_keypair()
+            .unwrap();
+        let subkey = alice
+            .keys()
+            .subkeys()
+            .find(|k| k.key().fingerprint() == sub)
+            .unwrap();
+        let rev = SubkeyRevocationBuilder::new()
+            .set_reason_for_revocation(openpgp::types::ReasonForRevocation::KeyRetired, b"")
+            .unwrap()
+            .build(&mut signer, &alice, subkey.key(), None)
+            .unwrap();
+        let (alice, _) = alice.insert_packets(rev).unwrap();
+        let ks = store(&[&alice]);
+        assert!(ks.recipient_status("alice@example.com")[0].revoked);
+        assert!(matches!(
+            ks.resolve("alice@example.com"),
+            Err(Error::NoEncryptionSubkey { .. })
+        ));
+    }
+}

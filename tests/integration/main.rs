@@ -1,0 +1,16 @@
+//! The integration tests, as one test binary: each module drives the real `eyaml-gpg` binary
+//! (and real gpg, git, Puppet, Ruby eyaml where a feature touches them) through [`harness`].
+
+mod harness;
+
+mod check;
+mod core;
+mod cross;
+mod edit;
+mod gnupg;
+mod help_examples;
+mod lookup;
+mod man;
+mod psych;
+mod recrypt;
+mod snapshots;
