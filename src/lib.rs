@@ -54,6 +54,7 @@ pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
+pub mod git;
 pub mod gnupg;
 pub mod hiera;
 pub mod lookup;
@@ -62,6 +63,7 @@ pub mod recipients;
 pub mod recrypt;
 pub mod stale;
 pub mod token;
+pub mod tree;
 pub mod value;
 pub mod yaml;
 

@@ -38,10 +38,16 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
-        Command::Textconv(a) => commands::textconv::run(&ctx, a),
+        Command::Textconv(a) => match commands::textconv::run(&ctx, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
-        Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
+        Command::Recrypt(a) => match commands::recrypt::run(&ctx, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -50,9 +56,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<common::Status>() => {
-            ExitCode::from(e.downcast_ref::<common::Status>().map_or(1, |s| s.0))
-        }
         Err(e) => fail(&ui, e),
     }
 }
@@ -77,6 +80,8 @@ fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
                     eyaml_gpg::Error::NoGnupgHome(_)
                         | eyaml_gpg::Error::NoGnupgHomeConfigured
                         | eyaml_gpg::Error::Keyring { .. }
+                        | eyaml_gpg::Error::Git(_)
+                        | eyaml_gpg::Error::PathArgument { .. }
                 )
             )
     });

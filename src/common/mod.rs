@@ -25,19 +25,6 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(msg.into()).into())
 }
 
-/// An exit status to end with, everything already reported (e.g. `recrypt --dry-run` found
-/// stale values: status 1, no error message).
-#[derive(Debug)]
-pub struct Status(pub u8);
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "exit status {}", self.0)
-    }
-}
-
-impl std::error::Error for Status {}
-
 /// Several errors reported together (e.g. every bad value of a file).
 #[derive(Debug)]
 pub struct Many(pub Vec<eyaml_gpg::Error>);
