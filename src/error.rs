@@ -257,6 +257,34 @@ pub enum Error {
     /// merge of values of the wrong type.
     #[error("{0}")]
     Lookup(String),
+    /// A path named on the command line cannot be used.
+    #[error("{}: {source}", path.display())]
+    PathArgument {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The `check` configuration file cannot be used.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Running git or reading its answer failed (`check --staged`).
+    #[error("{0}")]
+    Git(String),
+    /// A glob pattern is not valid.
+    #[error("invalid glob {pattern:?}: {message}")]
+    Glob {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An OpenPGP operation failed for a reason not covered above.
     #[error("OpenPGP: {0}")]
     OpenPgp(String),
@@ -307,7 +335,9 @@ impl Error {
             Error::NoGnupgHome(_)
             | Error::NoGnupgHomeConfigured
             | Error::MissingKeyring(_)
-            | Error::Keyring { .. } => true,
+            | Error::Keyring { .. }
+            | Error::Git(_)
+            | Error::PathArgument { .. } => true,
             _ => false,
         }
     }

@@ -55,6 +55,17 @@ pub struct Decrypted {
     /// Values whose plaintext contains `]!` and so cannot be read back from this form
     /// (the line of each).
     pub ambiguous: Vec<usize>,
+    /// Values left as `ENC[…]` because they could not be decrypted ([`Failures::Keep`]).
+    pub left_encrypted: usize,
+}
+
+/// What [`decrypt_to_dec_with`] does with a value it cannot decrypt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failures {
+    /// Fail: every error is returned and no text (`decrypt -e`, `edit`).
+    Report,
+    /// Leave the value as it is and count it (`textconv`: a diff never fails).
+    Keep,
 }
 
 impl std::fmt::Debug for Decrypted {
@@ -74,34 +85,56 @@ pub fn decrypt_to_dec(
     method: Scheme,
     path: &Path,
 ) -> Result<Decrypted, Errors> {
+    decrypt_to_dec_with(keys, text, method, path, Failures::Report)
+}
+
+/// [`decrypt_to_dec`], with `failures` deciding what a value that cannot be decrypted (or
+/// whose plaintext is not UTF-8) does: fail the whole text, or stay as it is.
+pub fn decrypt_to_dec_with(
+    keys: &dyn KeyMaterial,
+    text: &str,
+    method: Scheme,
+    path: &Path,
+    failures: Failures,
+) -> Result<Decrypted, Errors> {
     let tokens = token::scan(text, Kinds::ENC);
-    let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
-    for (i, p) in results {
-        plain[i] = Some(p);
+    let mut errors = Vec::new();
+    for (i, r) in decrypt_all(keys, &tokens, method, path) {
+        match r {
+            Ok(p) => plain[i] = Some(p),
+            Err(e) => errors.push(e),
+        }
+    }
+    if failures == Failures::Report {
+        Errors::check(std::mem::take(&mut errors))?;
     }
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
     let mut ambiguous = Vec::new();
-    let mut errors = Vec::new();
     for (t, p) in tokens.iter().zip(plain) {
-        match (&t.token, p) {
-            (Token::Enc(e), Some(p)) => match std::str::from_utf8(&p) {
-                Ok(s) => {
-                    if s.contains("]!") {
-                        ambiguous.push(t.line);
-                    }
-                    let tag = Scheme::of(e, method).unwrap_or(method).tag();
-                    out.push_str(&token::render_dec(tag, None, s, &e.form));
+        match (&t.token, p.as_ref().map(|p| std::str::from_utf8(p))) {
+            (Token::Enc(e), Some(Ok(s))) => {
+                if s.contains("]!") {
+                    ambiguous.push(t.line);
                 }
-                Err(_) => errors.push(Error::PlaintextNotUtf8.at(path, t.line, t.column)),
-            },
+                let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                out.push_str(&token::render_dec(tag, None, s, &e.form));
+            }
+            (Token::Enc(_), Some(Err(_))) => {
+                errors.push(Error::PlaintextNotUtf8.at(path, t.line, t.column));
+                out.push_str(t.token.raw());
+            }
             (tok, _) => out.push_str(tok.raw()),
         }
     }
-    Errors::check(errors)?;
+    let left_encrypted = errors.len();
+    if failures == Failures::Report {
+        Errors::check(errors)?;
+    }
     Ok(Decrypted {
         text: out,
         ambiguous,
+        left_encrypted,
     })
 }
 
@@ -292,6 +325,7 @@ mod tests {
         let d = Decrypted {
             text: Zeroizing::new("a: DEC::GPG[hunter2]!".into()),
             ambiguous: vec![],
+            left_encrypted: 0,
         };
         assert!(!format!("{d:?}").contains("hunter2"));
     }

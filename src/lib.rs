@@ -68,6 +68,7 @@ pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
+pub mod git;
 pub(crate) mod gnupg;
 pub mod hiera;
 pub mod keys;
@@ -78,6 +79,7 @@ pub mod recrypt;
 pub mod scheme;
 pub mod stale;
 pub mod token;
+pub mod tree;
 pub mod value;
 pub mod yaml;
 

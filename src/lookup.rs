@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use crate::crypto::Plaintext;
 use crate::error::{Error, Result};
 use crate::scheme::{self, KeyMaterial, Scheme};
-use crate::token::{EncToken, Form};
+use crate::token::{self, BackendPiece, EncToken};
 use crate::value::{Map, Str, Value};
 use crate::yaml;
 
@@ -266,100 +266,17 @@ fn interpolate_tree(v: Value, f: Interpolate<'_>) -> Result<Value> {
     })
 }
 
-/// Ruby's `/.*ENC\[.*?\]/`: some line holds `ENC[` with a `]` after it.
-pub fn is_encrypted(s: &str) -> bool {
-    s.split('\n').any(|line| {
-        line.find("ENC[")
-            .is_some_and(|i| line[i + 4..].contains(']'))
-    })
-}
-
-/// A piece of a string as hiera-eyaml's backend parser cuts it.
-enum Piece<'a> {
-    Plain(&'a str),
-    Enc(EncToken),
-}
-
-/// hiera-eyaml's backend parser: tokens `ENC\[(\w+,)?([a-zA-Z0-9+/ =\n]+?)\]`, leftmost first,
-/// the text between them kept.
-fn pieces(s: &str) -> Vec<Piece<'_>> {
-    let mut out = Vec::new();
-    let mut plain_from = 0;
-    let mut search = 0;
-    while let Some(found) = s[search..].find("ENC[") {
-        let at = search + found;
-        match token_at(s, at) {
-            Some((len, token)) => {
-                if plain_from < at {
-                    out.push(Piece::Plain(&s[plain_from..at]));
-                }
-                out.push(Piece::Enc(token));
-                plain_from = at + len;
-                search = plain_from;
-            }
-            None => search = at + 4,
-        }
-    }
-    if plain_from < s.len() {
-        out.push(Piece::Plain(&s[plain_from..]));
-    }
-    out
-}
-
-/// The token starting at `at` (where `ENC[` is), and its length.
-fn token_at(s: &str, at: usize) -> Option<(usize, EncToken)> {
-    let b = s.as_bytes();
-    let start = at + 4;
-    let payload_char =
-        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b' ' | b'=' | b'\n');
-    let payload_end = |from: usize| -> Option<usize> {
-        let mut i = from;
-        while i < b.len() && payload_char(b[i]) {
-            i += 1;
-        }
-        (i > from && b.get(i) == Some(&b']')).then_some(i)
-    };
-    let word_end = {
-        let mut i = start;
-        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-            i += 1;
-        }
-        i
-    };
-    let with_scheme = (word_end > start && b.get(word_end) == Some(&b','))
-        .then(|| {
-            payload_end(word_end + 1).map(|end| (Some(&s[start..word_end]), word_end + 1, end))
-        })
-        .flatten();
-    let (scheme, from, end) =
-        with_scheme.or_else(|| payload_end(start).map(|end| (None, start, end)))?;
-    let payload: String = s[from..end]
-        .chars()
-        .filter(|c| *c != ' ' && *c != '\n')
-        .collect();
-    let raw = &s[at..=end];
-    Some((
-        end + 1 - at,
-        EncToken {
-            scheme: scheme.map(str::to_string),
-            payload,
-            form: Form::String,
-            raw: raw.to_string(),
-        },
-    ))
-}
-
 /// Decrypts a string as `eyaml_lookup_key` does (see the module docs).
 pub fn decrypt_string(s: &str, decryptor: &dyn Decryptor) -> Result<Value> {
-    if !is_encrypted(s) {
+    if !token::backend_is_encrypted(s) {
         return Ok(Value::from(s));
     }
     let mut out = String::new();
     let mut secret = false;
-    for piece in pieces(s) {
+    for piece in token::backend_pieces(s) {
         match piece {
-            Piece::Plain(p) => out.push_str(p),
-            Piece::Enc(token) => {
+            BackendPiece::Plain(p) => out.push_str(p),
+            BackendPiece::Enc(token) => {
                 let plain = decryptor.decrypt_value(&token)?;
                 let text = std::str::from_utf8(&plain).map_err(|_| Error::PlaintextNotUtf8)?;
                 out.push_str(text);

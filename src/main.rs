@@ -39,7 +39,10 @@ fn main() -> ExitCode {
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
-        Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
+        Command::Recrypt(a) => match commands::recrypt::run(&ctx, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -29,6 +29,7 @@ use crate::crypto::{
     Plaintext,
 };
 use crate::error::{Error, Result};
+use crate::recipients::{classify, Query};
 
 /// A public key as the backend hands it to secret-key providers.
 pub(crate) type PublicKey = Key<PublicParts, UnspecifiedRole>;
@@ -592,52 +593,6 @@ impl Keystore {
             .map_err(|_| Error::BadPassphrase(desc))?;
         Ok(slot.unlocked.get_or_init(|| key).clone())
     }
-}
-
-enum Query {
-    /// Hex fingerprint; `true` when `!` asks for exactly that (sub)key.
-    Fingerprint(String, bool),
-    /// Hex key id (16 or 8 digits); `true` when `!` asks for exactly that (sub)key.
-    KeyId(String, bool),
-    MailExact(String),
-    MailSub(String),
-    Exact(String),
-    Substring(String),
-}
-
-/// Classifies a recipient string as GnuPG's `classify_user_id` does.
-fn classify(recipient: &str) -> Query {
-    let s = recipient.trim();
-    if let Some(rest) = s.strip_prefix('<') {
-        return Query::MailExact(rest.trim_end_matches('>').to_string());
-    }
-    if let Some(rest) = s.strip_prefix('@') {
-        return Query::MailSub(rest.to_string());
-    }
-    if let Some(rest) = s.strip_prefix('=') {
-        return Query::Exact(rest.to_string());
-    }
-    if let Some(rest) = s.strip_prefix('*') {
-        return Query::Substring(rest.to_string());
-    }
-    let (body, exact) = match s.strip_suffix('!') {
-        Some(b) => (b, true),
-        None => (s, false),
-    };
-    let body = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-        .unwrap_or(body);
-    let compact: String = body.chars().filter(|c| *c != ' ').collect();
-    if !compact.is_empty() && compact.chars().all(|c| c.is_ascii_hexdigit()) {
-        let hex = compact.to_ascii_uppercase();
-        match hex.len() {
-            40 | 64 => return Query::Fingerprint(hex, exact),
-            16 | 8 if !body.contains(' ') => return Query::KeyId(hex, exact),
-            _ => {}
-        }
-    }
-    Query::Substring(s.to_string())
 }
 
 fn key_id(id: &KeyID) -> KeyId {

@@ -80,9 +80,16 @@ pub fn find_file(dir: &Path) -> Option<PathBuf> {
             _ => break std::env::current_dir().ok()?,
         }
     };
-    real.ancestors()
+    nearest(&real, |f| f.is_file())
+}
+
+/// The walk-up every recipients lookup shares: the nearest `hiera-eyaml-gpg.recipients` at or
+/// above `dir`, where `exists` says whether a candidate is a file. On disk `dir` is a real
+/// directory; in the git index it is a repository path (`a/b`, or empty at the top).
+pub fn nearest(dir: &Path, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    dir.ancestors()
         .map(|d| d.join(RECIPIENTS_FILE))
-        .find(|f| f.is_file())
+        .find(|f| exists(f))
 }
 
 /// The directory whose recipients apply to `target`: its parent (the file may not exist yet).
@@ -131,6 +138,76 @@ pub fn resolve(
     Ok(found)
 }
 
+/// How a recipient string names its key, as GnuPG's `classify_user_id` reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// Hex fingerprint; `true` when `!` asks for exactly that (sub)key.
+    Fingerprint(String, bool),
+    /// Hex key id (16 or 8 digits); `true` when `!` asks for exactly that (sub)key.
+    KeyId(String, bool),
+    /// `<mail>`: the e-mail address exactly (case-insensitive).
+    MailExact(String),
+    /// `@part`: a substring of the e-mail address.
+    MailSub(String),
+    /// `=uid`: the user id exactly.
+    Exact(String),
+    /// Anything else (or `*text`): a case-insensitive substring of a user id.
+    Substring(String),
+}
+
+/// Classifies a recipient string as GnuPG's `classify_user_id` does.
+pub fn classify(recipient: &str) -> Query {
+    let s = recipient.trim();
+    if let Some(rest) = s.strip_prefix('<') {
+        return Query::MailExact(rest.trim_end_matches('>').to_string());
+    }
+    if let Some(rest) = s.strip_prefix('@') {
+        return Query::MailSub(rest.to_string());
+    }
+    if let Some(rest) = s.strip_prefix('=') {
+        return Query::Exact(rest.to_string());
+    }
+    if let Some(rest) = s.strip_prefix('*') {
+        return Query::Substring(rest.to_string());
+    }
+    let (body, exact) = match s.strip_suffix('!') {
+        Some(b) => (b, true),
+        None => (s, false),
+    };
+    let body = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))
+        .unwrap_or(body);
+    let compact: String = body.chars().filter(|c| *c != ' ').collect();
+    if !compact.is_empty() && compact.chars().all(|c| c.is_ascii_hexdigit()) {
+        let hex = compact.to_ascii_uppercase();
+        match hex.len() {
+            40 | 64 => return Query::Fingerprint(hex, exact),
+            16 | 8 if !body.contains(' ') => return Query::KeyId(hex, exact),
+            _ => {}
+        }
+    }
+    Query::Substring(s.to_string())
+}
+
+impl Query {
+    /// How the string names its key when not by fingerprint (`check`'s recipient hygiene):
+    /// `key id`, `e-mail address` or `name`.
+    pub fn naming(&self) -> Option<&'static str> {
+        match self {
+            Query::Fingerprint(..) => None,
+            Query::KeyId(..) => Some("key id"),
+            Query::MailExact(s) | Query::MailSub(s) | Query::Exact(s) | Query::Substring(s) => {
+                Some(if s.contains('@') || matches!(self, Query::MailSub(_)) {
+                    "e-mail address"
+                } else {
+                    "name"
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +240,38 @@ mod tests {
             find_file(&deep).unwrap(),
             deep.join(RECIPIENTS_FILE).canonicalize().unwrap()
         );
+    }
+
+    #[test]
+    fn walks_up_index_paths() {
+        let staged = ["a/hiera-eyaml-gpg.recipients", "hiera-eyaml-gpg.recipients"];
+        let has = |f: &Path| staged.iter().any(|s| Path::new(s) == f);
+        let found = |d: &str| nearest(Path::new(d), has);
+        assert_eq!(found("a/b/c"), Some(PathBuf::from(staged[0])));
+        assert_eq!(found("a"), Some(PathBuf::from(staged[0])));
+        assert_eq!(found("x/y"), Some(PathBuf::from(staged[1])));
+        assert_eq!(found(""), Some(PathBuf::from(staged[1])));
+        assert_eq!(nearest(Path::new("a/b"), |_| false), None);
+    }
+
+    #[test]
+    fn classifies_as_gnupg_and_names_the_kind() {
+        let fpr = "AA05D4CDBA88FD4B96D99CEF21ADCF29FD14CC28";
+        assert_eq!(classify(fpr), Query::Fingerprint(fpr.into(), false));
+        let spaced = classify("0xAA05 D4CD BA88 FD4B 96D9  9CEF 21AD CF29 FD14 CC28");
+        assert_eq!(spaced, Query::Fingerprint(fpr.into(), false));
+        assert_eq!(spaced.naming(), None);
+        assert_eq!(
+            classify("21ADCF29FD14CC28!"),
+            Query::KeyId("21ADCF29FD14CC28".into(), true)
+        );
+        assert_eq!(classify("21ADCF29FD14CC28").naming(), Some("key id"));
+        assert_eq!(classify("bob@example.com").naming(), Some("e-mail address"));
+        assert_eq!(
+            classify("<bob@example.com>").naming(),
+            Some("e-mail address")
+        );
+        assert_eq!(classify("puppetmaster").naming(), Some("name"));
     }
 
     #[test]

@@ -4,14 +4,19 @@
 //! replaced, so every other byte stays as it was.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use rayon::prelude::*;
 
-use crate::crypto::EncryptionKey;
+use crate::crypto::{EncryptionKey, KeyId};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::scheme::{self, KeyMaterial, Scheme};
-use crate::stale::{FileInspection, ValueReport, ValueState};
+use crate::stale::{
+    inspect_file, FileInspection, RecipientOverride, StateCounts, ValueReport, ValueState,
+};
 use crate::token::{EncToken, Located, Token};
 
 /// Whether a value is to be re-encrypted: stale ones always; with `all`, every value that
@@ -38,13 +43,38 @@ pub fn recrypt_value(
     Scheme::Gpg.encrypt(material, keys, &plaintext, &enc.form)
 }
 
-/// What re-encryption did to one file.
+/// Inspects `paths` in parallel: the files that could be read, in order, and the errors of
+/// those that could not.
+pub fn inspect_files(
+    keys: &dyn KeyMaterial,
+    paths: &[PathBuf],
+    method: Scheme,
+    over: &RecipientOverride,
+) -> (Vec<FileInspection>, Vec<Error>) {
+    let inspected: Vec<Result<FileInspection>> = paths
+        .par_iter()
+        .map(|p| inspect_file(keys, p, method, over))
+        .collect();
+    let mut files = Vec::new();
+    let mut broken = Vec::new();
+    for r in inspected {
+        match r {
+            Ok(f) => files.push(f),
+            Err(e) => broken.push(e),
+        }
+    }
+    (files, broken)
+}
+
+/// What re-encryption did to one file, keyed by value position (in
+/// [`FileInspection::values`]).
 #[derive(Debug, Default)]
 pub struct FileOutcome {
-    /// Positions (in [`FileInspection::values`]) of the values re-encrypted.
+    /// Positions of the values re-encrypted.
     pub recrypted: Vec<usize>,
-    /// Values that failed, each error located in the file.
-    pub errors: Vec<Error>,
+    /// Values that failed: position and why (the value's place is in its
+    /// [`ValueReport`]).
+    pub errors: Vec<(usize, Error)>,
     /// The new text, when at least one value was re-encrypted and none failed.
     pub text: Option<String>,
 }
@@ -88,11 +118,7 @@ pub fn recrypt_files(
                 _ => Err(Error::NoRecipients),
             };
             progress();
-            (
-                fi,
-                vi,
-                result.map_err(|e| e.at(&file.path, value.line, value.column)),
-            )
+            (fi, vi, result)
         })
         .collect();
     let mut outcomes: Vec<FileOutcome> = files.iter().map(|_| FileOutcome::default()).collect();
@@ -103,8 +129,11 @@ pub fn recrypt_files(
                 outcomes[fi].recrypted.push(vi);
                 rendered[fi].insert(files[fi].values[vi].index, s);
             }
-            Err(e) => outcomes[fi].errors.push(e),
+            Err(e) => outcomes[fi].errors.push((vi, e)),
         }
+    }
+    for outcome in &mut outcomes {
+        outcome.errors.sort_by_key(|(vi, _)| *vi);
     }
     for ((outcome, file), replaced) in outcomes.iter_mut().zip(files).zip(rendered) {
         if outcome.ok() && !replaced.is_empty() {
@@ -181,12 +210,304 @@ pub fn apply(tokens: &[Located], replaced: &HashMap<usize, String>) -> String {
         .collect()
 }
 
+/// A key a value should be encrypted to, in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyReport {
+    /// The primary key fingerprint.
+    pub fingerprint: String,
+    /// The encryption subkey id.
+    pub key_id: String,
+    /// The recipient string it was resolved from.
+    pub recipient: String,
+    /// The primary user id.
+    pub user_id: Option<String>,
+}
+
+impl From<&EncryptionKey> for KeyReport {
+    fn from(k: &EncryptionKey) -> Self {
+        KeyReport {
+            fingerprint: k.cert.fingerprint.clone(),
+            key_id: k.subkey_id.to_string(),
+            recipient: k.recipient.clone(),
+            user_id: k.cert.user_id.clone(),
+        }
+    }
+}
+
+/// A key id a value is encrypted to, described from the keys at hand where known.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyIdReport {
+    /// The certificate's fingerprint, when the key is known.
+    pub fingerprint: Option<String>,
+    /// The key id.
+    pub key_id: String,
+    /// The certificate's user id, when known.
+    pub user_id: Option<String>,
+}
+
+impl KeyIdReport {
+    fn new(keys: &dyn KeyMaterial, id: &KeyId) -> KeyIdReport {
+        let c = keys.gpg().describe(id);
+        KeyIdReport {
+            fingerprint: c.as_ref().map(|c| c.fingerprint.clone()),
+            key_id: id.to_string(),
+            user_id: c.and_then(|c| c.user_id),
+        }
+    }
+}
+
+/// One value in a report (fields in the JSON key order).
+#[derive(Clone, Debug, Serialize)]
+pub struct ValueOutcome {
+    /// Stale: desired keys it is not encrypted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added: Option<Vec<KeyReport>>,
+    /// 1-based column.
+    pub column: usize,
+    /// Why it is unreadable, or why re-encrypting it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Token index in the file.
+    pub index: usize,
+    /// The text before it on its line (usually the key).
+    pub label: String,
+    /// 1-based line.
+    pub line: usize,
+    /// Wildcard: the key ids that are named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named: Option<Vec<KeyIdReport>>,
+    /// Whether it is selected for re-encryption.
+    pub recrypt: bool,
+    /// Whether it was re-encrypted and written.
+    pub recrypted: bool,
+    /// Stale: key ids it is encrypted to that are no longer desired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<KeyIdReport>>,
+    /// `current`, `stale`, `wildcard` or `unreadable`.
+    pub state: &'static str,
+}
+
+/// One file in a report (fields in the JSON key order).
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    /// Why the file could not be inspected.
+    pub error: Option<String>,
+    /// The desired keys.
+    pub keys: Vec<KeyReport>,
+    /// The file.
+    pub path: Option<PathBuf>,
+    /// The desired recipient strings.
+    pub recipients: Vec<String>,
+    /// Where they came from (`null` for `--gpg-recipients`).
+    pub recipients_file: Option<PathBuf>,
+    /// Its values.
+    pub values: Vec<ValueOutcome>,
+    /// Whether it was rewritten.
+    pub written: bool,
+}
+
+/// The tallies of a run, computed once (the JSON `summary`, and the lines printed).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Tally {
+    /// Values encrypted to exactly the desired keys.
+    pub current: usize,
+    /// Values that failed to re-encrypt.
+    pub failed: usize,
+    /// Files that could not be inspected.
+    pub file_errors: usize,
+    /// Files, inspected or not.
+    pub files: usize,
+    /// Values selected for re-encryption.
+    pub recrypt: usize,
+    /// Values re-encrypted and written.
+    pub recrypted: usize,
+    /// Stale values.
+    pub stale: usize,
+    /// Unreadable values.
+    pub unreadable: usize,
+    /// All values.
+    pub values: usize,
+    /// Values with hidden recipients.
+    pub wildcard: usize,
+    /// Files with at least one selected value.
+    #[serde(skip)]
+    pub files_selected: usize,
+    /// Files rewritten.
+    #[serde(skip)]
+    pub files_written: usize,
+}
+
+impl Tally {
+    /// The per-state counts.
+    pub fn states(&self) -> StateCounts {
+        StateCounts {
+            current: self.current,
+            stale: self.stale,
+            wildcard: self.wildcard,
+            unreadable: self.unreadable,
+        }
+    }
+}
+
+/// A recrypt run: every value's state and outcome (the `--format json` report, README).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `--all`.
+    pub all: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// Per file: the inspected ones in order, then those that could not be inspected.
+    pub files: Vec<FileReport>,
+    /// The tallies.
+    pub summary: Tally,
+}
+
+impl Report {
+    /// The report of inspected `files`, files that could not be inspected (`broken`), and,
+    /// after a run (not a dry run), its outcomes and which files were written.
+    pub fn new(
+        keys: &dyn KeyMaterial,
+        files: &[FileInspection],
+        broken: &[Error],
+        done: Option<(&[FileOutcome], &[bool])>,
+        all: bool,
+    ) -> Report {
+        let mut t = Tally {
+            files: files.len() + broken.len(),
+            file_errors: broken.len(),
+            ..Tally::default()
+        };
+        let mut out = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            let c = f.counts();
+            t.current += c.current;
+            t.stale += c.stale;
+            t.wildcard += c.wildcard;
+            t.unreadable += c.unreadable;
+            let outcome = done.map(|(o, w)| (&o[i], w[i]));
+            let written = outcome.is_some_and(|(_, w)| w);
+            t.files_written += usize::from(written);
+            let failed: HashMap<usize, &Error> = outcome
+                .map(|(o, _)| o.errors.iter().map(|(vi, e)| (*vi, e)).collect())
+                .unwrap_or_default();
+            let mut any_selected = false;
+            let values = f
+                .values
+                .iter()
+                .enumerate()
+                .map(|(vi, v)| {
+                    let sel = selected(v, all);
+                    any_selected |= sel;
+                    let failure = failed.get(&vi);
+                    let recrypted = written && sel && failure.is_none();
+                    t.recrypt += usize::from(sel);
+                    t.failed += usize::from(failure.is_some());
+                    t.recrypted += usize::from(recrypted);
+                    let mut o = ValueOutcome {
+                        added: None,
+                        column: v.column,
+                        error: failure.map(|e| e.to_string()),
+                        index: v.index,
+                        label: v.label.clone(),
+                        line: v.line,
+                        named: None,
+                        recrypt: sel,
+                        recrypted,
+                        removed: None,
+                        state: state_name(&v.state),
+                    };
+                    match &v.state {
+                        ValueState::Stale { added, removed } => {
+                            o.added = Some(added.iter().map(KeyReport::from).collect());
+                            o.removed = Some(
+                                removed
+                                    .iter()
+                                    .map(|id| KeyIdReport::new(keys, id))
+                                    .collect(),
+                            );
+                        }
+                        ValueState::Wildcard { named } => {
+                            o.named =
+                                Some(named.iter().map(|id| KeyIdReport::new(keys, id)).collect());
+                        }
+                        ValueState::Unreadable(e) if o.error.is_none() => {
+                            o.error = Some(e.to_string())
+                        }
+                        _ => {}
+                    }
+                    o
+                })
+                .collect();
+            t.values += f.values.len();
+            t.files_selected += usize::from(any_selected);
+            out.push(FileReport {
+                error: None,
+                keys: f
+                    .desired
+                    .as_ref()
+                    .map(|d| d.keys.iter().map(KeyReport::from).collect())
+                    .unwrap_or_default(),
+                path: Some(f.path.clone()),
+                recipients: f
+                    .desired
+                    .as_ref()
+                    .map(|d| d.recipients.names.clone())
+                    .unwrap_or_default(),
+                recipients_file: f
+                    .desired
+                    .as_ref()
+                    .and_then(|d| d.recipients.file().map(Path::to_path_buf)),
+                values,
+                written,
+            });
+        }
+        for e in broken {
+            let path = match e {
+                Error::InFile { path, .. }
+                | Error::Io { path, .. }
+                | Error::NotUtf8 { path, .. } => Some(path.clone()),
+                _ => None,
+            };
+            out.push(FileReport {
+                error: Some(e.to_string()),
+                keys: Vec::new(),
+                path,
+                recipients: Vec::new(),
+                recipients_file: None,
+                values: Vec::new(),
+                written: false,
+            });
+        }
+        Report {
+            all,
+            dry_run: done.is_none(),
+            files: out,
+            summary: t,
+        }
+    }
+
+    /// The JSON report, pretty-printed, with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+fn state_name(s: &ValueState) -> &'static str {
+    match s {
+        ValueState::Current => "current",
+        ValueState::Stale { .. } => "stale",
+        ValueState::Wildcard { .. } => "wildcard",
+        ValueState::Unreadable(_) => "unreadable",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::Backend;
     use crate::pgp::Keystore;
-    use crate::stale::{inspect_file, RecipientOverride};
     use crate::token;
     use std::path::Path;
 
@@ -294,5 +615,40 @@ mod tests {
         assert_eq!((w.written, w.errors.len()), (vec![false], 0));
         let w = write_files(std::slice::from_ref(&insp), &out, true, true);
         assert_eq!(w.written, vec![true]);
+    }
+
+    #[test]
+    fn report_keys_outcomes_by_value_and_tallies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
+        let file = dir.path().join("app1.eyaml");
+        std::fs::copy(src, &file).unwrap();
+        let keys = store(&["bob.sec.asc", "puppetmaster.pub.asc"]);
+        let method = Scheme::Gpg;
+        let over = RecipientOverride {
+            names: vec!["bob@example.com,puppetmaster".into()],
+            file: None,
+        };
+        let broken_path = dir.path().join("missing.eyaml");
+        let (files, broken) = inspect_files(&keys, &[file.clone(), broken_path], method, &over);
+        assert_eq!((files.len(), broken.len()), (1, 1));
+        let dry = Report::new(&keys, &files, &broken, None, false);
+        assert!(dry.dry_run);
+        let t = dry.summary;
+        assert_eq!((t.files, t.file_errors, t.stale, t.recrypt), (2, 1, 4, 4));
+        assert_eq!((t.files_selected, t.recrypted, t.failed), (1, 0, 0));
+        let mut outcomes = recrypt_files(&keys, &files, method, false, &|| {});
+        // A failure is keyed by value position, not found back by line and column.
+        outcomes[0].errors.push((2, Error::NoRecipients));
+        let report = Report::new(&keys, &files, &[], Some((&outcomes, &[true])), false);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let values = json["files"][0]["values"].as_array().unwrap();
+        assert_eq!(values[2]["error"], Error::NoRecipients.to_string());
+        assert_eq!(values[2]["recrypted"], false);
+        assert_eq!(values[0]["recrypted"], true);
+        assert_eq!(json["summary"]["failed"], 1);
+        assert_eq!(json["summary"]["recrypted"], 3);
+        assert_eq!(values[0]["added"][0]["recipient"], "puppetmaster");
+        assert!(json["summary"].get("files_written").is_none());
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroize as _;
+
 /// Width of the lines a block-form `ENC[…]` token is cut into (the Ruby tool's choice).
 pub const BLOCK_WIDTH: usize = 60;
 
@@ -90,7 +92,8 @@ impl fmt::Debug for EncToken {
     }
 }
 
-/// A `DEC(n)::SCHEME[plaintext]!` edit-mode value. Its plaintext is a secret: `Debug` hides it.
+/// A `DEC(n)::SCHEME[plaintext]!` edit-mode value. Its plaintext is a secret: `Debug` hides
+/// it, and it is zeroized on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DecToken {
     /// The `n` of `DEC(n)`, if given.
@@ -103,6 +106,14 @@ pub struct DecToken {
     pub form: Form,
     /// The exact source text of the token.
     pub raw: String,
+}
+
+// The plaintext (also inside `raw`) is wiped when the token goes away.
+impl Drop for DecToken {
+    fn drop(&mut self) {
+        self.plaintext.zeroize();
+        self.raw.zeroize();
+    }
 }
 
 impl fmt::Debug for DecToken {
@@ -427,6 +438,165 @@ impl<'a> LineCounter<'a> {
         let column = self.text[start..offset].chars().count() + 1;
         (line, column)
     }
+}
+
+// Puppet's lookup backend (`eyaml_lookup_key`) reads strings with its own, looser grammar.
+
+/// Puppet's lookup backend rule, Ruby's `/.*ENC\[.*?\]/`: some line holds `ENC[` with a `]` after it.
+pub fn backend_is_encrypted(s: &str) -> bool {
+    s.split('\n').any(|line| {
+        line.find("ENC[")
+            .is_some_and(|i| line[i + 4..].contains(']'))
+    })
+}
+
+/// A piece of a string as hiera-eyaml's backend parser cuts it.
+pub enum BackendPiece<'a> {
+    /// Text between tokens.
+    Plain(&'a str),
+    /// A token (payload with spaces and newlines removed).
+    Enc(EncToken),
+}
+
+/// hiera-eyaml's backend parser: tokens `ENC\[(\w+,)?([a-zA-Z0-9+/ =\n]+?)\]`, leftmost first,
+/// the text between them kept.
+pub fn backend_pieces(s: &str) -> Vec<BackendPiece<'_>> {
+    let mut out = Vec::new();
+    let mut plain_from = 0;
+    let mut search = 0;
+    while let Some(found) = s[search..].find("ENC[") {
+        let at = search + found;
+        match backend_token_at(s, at) {
+            Some((len, token)) => {
+                if plain_from < at {
+                    out.push(BackendPiece::Plain(&s[plain_from..at]));
+                }
+                out.push(BackendPiece::Enc(token));
+                plain_from = at + len;
+                search = plain_from;
+            }
+            None => search = at + 4,
+        }
+    }
+    if plain_from < s.len() {
+        out.push(BackendPiece::Plain(&s[plain_from..]));
+    }
+    out
+}
+
+/// The token starting at `at` (where `ENC[` is), and its length.
+fn backend_token_at(s: &str, at: usize) -> Option<(usize, EncToken)> {
+    let b = s.as_bytes();
+    let start = at + 4;
+    let payload_char =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b' ' | b'=' | b'\n');
+    let payload_end = |from: usize| -> Option<usize> {
+        let mut i = from;
+        while i < b.len() && payload_char(b[i]) {
+            i += 1;
+        }
+        (i > from && b.get(i) == Some(&b']')).then_some(i)
+    };
+    let word_end = {
+        let mut i = start;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        i
+    };
+    let with_scheme = (word_end > start && b.get(word_end) == Some(&b','))
+        .then(|| {
+            payload_end(word_end + 1).map(|end| (Some(&s[start..word_end]), word_end + 1, end))
+        })
+        .flatten();
+    let (scheme, from, end) =
+        with_scheme.or_else(|| payload_end(start).map(|end| (None, start, end)))?;
+    let payload: String = s[from..end]
+        .chars()
+        .filter(|c| *c != ' ' && *c != '\n')
+        .collect();
+    let raw = &s[at..=end];
+    Some((
+        end + 1 - at,
+        EncToken {
+            scheme: scheme.map(str::to_string),
+            payload,
+            form: Form::String,
+            raw: raw.to_string(),
+        },
+    ))
+}
+
+// Near misses: text that looks like a token but is not one, for `check`.
+
+/// Every `DEC::SCHEME[` or `DEC(n)::SCHEME[` opening (byte offset and end of the opening);
+/// those not inside a scanned [`Token::Dec`] are edit markers with no closing `]!`.
+pub fn dec_openings(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("DEC").map(|i| i + from) {
+        from = i + 3;
+        let mut j = i + 3;
+        if bytes.get(j) == Some(&b'(') {
+            j += 1;
+            let digits = j;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j == digits || bytes.get(j) != Some(&b')') {
+                continue;
+            }
+            j += 1;
+        }
+        if !text[j..].starts_with("::") {
+            continue;
+        }
+        j += 2;
+        let scheme = j;
+        while j < bytes.len() && is_word(bytes[j]) {
+            j += 1;
+        }
+        if j == scheme || bytes.get(j) != Some(&b'[') {
+            continue;
+        }
+        out.push((i, j));
+        from = j;
+    }
+    out
+}
+
+/// Every `ENC[(SCHEME,)PAYLOAD]` whose payload holds spaces or line breaks: not a value to
+/// eyaml outside a bare `>` block. Gives the offset of `ENC[` and the payload's byte range.
+pub fn spaced_encs(text: &str) -> Vec<(usize, std::ops::Range<usize>)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("ENC[").map(|i| i + from) {
+        from = i + 4;
+        let mut j = i + 4;
+        while j < bytes.len() && is_word(bytes[j]) {
+            j += 1;
+        }
+        if j < bytes.len() && bytes[j] == b',' {
+            j += 1;
+        } else {
+            j = i + 4;
+        }
+        let start = j;
+        while j < bytes.len() && (is_base64(bytes[j]) || bytes[j].is_ascii_whitespace()) {
+            j += 1;
+        }
+        if j >= bytes.len() || bytes[j] != b']' || j == start {
+            continue;
+        }
+        if !text[start..j].bytes().any(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        out.push((i, start..j));
+        from = j;
+    }
+    out
 }
 
 #[cfg(test)]

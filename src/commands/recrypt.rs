@@ -2,22 +2,21 @@
 //! default, every value with `--all`), or reports them with `--dry-run`. All files are
 //! decided before any is written; each is written atomically.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
-use eyaml_gpg::recrypt::{self, FileOutcome};
-use eyaml_gpg::stale::{self, FileInspection, RecipientOverride, StateCounts, ValueState};
+use eyaml_gpg::recrypt::{self, Report};
+use eyaml_gpg::stale::{FileInspection, RecipientOverride, StateCounts, ValueState};
+use eyaml_gpg::tree::{Patterns, Walk};
 use eyaml_gpg::Error;
-use rayon::prelude::*;
-use serde_json::{json, Value};
 
 use super::Context;
 use crate::cli::{RecryptArgs, ReportFormat};
-use crate::common::usage;
+use crate::common::{usage, UsageError};
 
 /// Runs `recrypt`.
 pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
@@ -39,68 +38,45 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         names: ctx.settings.recipients.clone(),
         file: ctx.settings.recipients_file.clone(),
     };
-    let inspected: Vec<Result<FileInspection, Error>> = paths
-        .par_iter()
-        .map(|p| stale::inspect_file(&store, p, method, &over))
-        .collect();
-    let mut files = Vec::new();
-    let mut broken = Vec::new();
-    for r in inspected {
-        match r {
-            Ok(f) => files.push(f),
-            Err(e) => broken.push(e),
-        }
-    }
+    let (files, broken) = recrypt::inspect_files(&store, &paths, method, &over);
     for f in &files {
         describe_file(ctx, f);
     }
     for e in &broken {
         ctx.ui.error(&e.to_string());
     }
-    let totals = files.iter().fold(StateCounts::default(), |mut acc, f| {
-        acc += f.counts();
-        acc
-    });
-    let selected: usize = files
-        .iter()
-        .map(|f| {
-            f.values
-                .iter()
-                .filter(|v| recrypt::selected(v, args.all))
-                .count()
-        })
-        .sum();
-    let files_selected = files
-        .iter()
-        .filter(|f| f.values.iter().any(|v| recrypt::selected(v, args.all)))
-        .count();
 
     if args.dry_run {
+        let report = Report::new(&store, &files, &broken, None, args.all);
         match args.format {
-            ReportFormat::Json => print_json(&report_json(&store, &files, &broken, None, args)),
+            ReportFormat::Json => print(&report.to_json()),
             ReportFormat::Text => print_text(&store, &files, args.all),
         }
+        let t = &report.summary;
         if ctx.ui.level >= 1 {
             eprintln!(
                 "{}",
                 summary(
                     "would re-encrypt",
-                    selected,
-                    files_selected,
-                    &totals,
+                    t.recrypt,
+                    t.files_selected,
+                    &t.states(),
                     args.all
                 )
             );
         }
-        return Ok(if selected > 0 || !broken.is_empty() {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
+        return Ok(ExitCode::from(u8::from(
+            t.recrypt > 0 || !broken.is_empty(),
+        )));
     }
 
     warn_unreadable(ctx, &files, args.all);
-    let bar = progress_bar(ctx, selected);
+    let to_do = files
+        .iter()
+        .flat_map(|f| &f.values)
+        .filter(|v| recrypt::selected(v, args.all))
+        .count();
+    let bar = progress_bar(ctx, to_do);
     let outcomes = recrypt::recrypt_files(&store, &files, method, args.all, &|| {
         if let Some(b) = &bar {
             b.inc(1)
@@ -109,10 +85,8 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let mut failed_values = 0;
     for (f, o) in files.iter().zip(&outcomes) {
-        report_failures(ctx, &f.path, &o.errors);
-        failed_values += o.errors.len();
+        report_failures(ctx, f, &o.errors);
     }
     let failed_files = outcomes.iter().filter(|o| !o.ok()).count() + broken.len();
     let written = recrypt::write_files(&files, &outcomes, !broken.is_empty(), args.keep_going);
@@ -120,22 +94,15 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         ctx.ui.error(&e.to_string());
     }
     let write_errors = written.errors.len();
-    let written = written.written;
-    let recrypted: usize = outcomes
-        .iter()
-        .zip(&written)
-        .filter(|(_, w)| **w)
-        .map(|(o, _)| o.recrypted.len())
-        .sum();
-    let files_written = written.iter().filter(|w| **w).count();
+    let report = Report::new(
+        &store,
+        &files,
+        &broken,
+        Some((&outcomes, &written.written)),
+        args.all,
+    );
     if args.format == ReportFormat::Json {
-        print_json(&report_json(
-            &store,
-            &files,
-            &broken,
-            Some((&outcomes, &written)),
-            args,
-        ));
+        print(&report.to_json());
     }
     for (f, o) in files.iter().zip(&outcomes) {
         if !o.recrypted.is_empty() || !o.errors.is_empty() {
@@ -147,13 +114,15 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
             ));
         }
     }
+    let t = &report.summary;
+    let (recrypted, files_written, failed_values) = (t.recrypted, t.files_written, t.failed);
     let line = format!(
         "re-encrypted {recrypted} value{} in {files_written} file{} ({} value{} current{})",
         plural(recrypted),
         plural(files_written),
-        totals.current,
-        plural(totals.current),
-        others(&totals)
+        t.current,
+        plural(t.current),
+        others(&t.states())
     );
     if failed_files + write_errors > 0 {
         let why = if args.keep_going {
@@ -203,15 +172,13 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
 
 /// Reports a file's failed values, one line per distinct reason (a key missing for a whole
 /// file would otherwise repeat the same message for every value).
-fn report_failures(ctx: &Context, path: &Path, errors: &[Error]) {
+fn report_failures(ctx: &Context, f: &FileInspection, errors: &[(usize, Error)]) {
     let mut by_reason: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for e in errors {
-        match e {
-            Error::At { line, source, .. } => {
-                by_reason.entry(source.to_string()).or_default().push(*line)
-            }
-            e => ctx.ui.error(&e.to_string()),
-        }
+    for (vi, e) in errors {
+        by_reason
+            .entry(e.to_string())
+            .or_default()
+            .push(f.values[*vi].line);
     }
     for (reason, mut lines) in by_reason {
         lines.sort_unstable();
@@ -219,59 +186,27 @@ fn report_failures(ctx: &Context, path: &Path, errors: &[Error]) {
         let which = if lines.len() == 1 { "line" } else { "lines" };
         ctx.ui.error(&format!(
             "{}: {which} {}: {reason}",
-            path.display(),
+            f.path.display(),
             lines.join(", ")
         ));
     }
 }
 
-/// The files named, and the files with the extension below the directories named (hidden
-/// directories and `.git` skipped), each once, in order.
+/// The files named, and the files with the extension below the directories named (the
+/// library's walk rule, see [`eyaml_gpg::tree`]).
 fn collect(ctx: &Context, paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
-    let suffix = format!(".{}", extension.trim_start_matches('.'));
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut add = |p: PathBuf| {
-        let key = p.canonicalize().unwrap_or_else(|_| p.clone());
-        if seen.insert(key) {
-            out.push(p);
-        }
-    };
-    for p in paths {
-        let meta = match std::fs::metadata(p) {
-            Ok(m) => m,
-            Err(e) => return usage(format!("{}: {e}", p.display())),
-        };
-        if !meta.is_dir() {
-            add(p.clone());
-            continue;
-        }
-        let walk = walkdir::WalkDir::new(p)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                e.depth() == 0
-                    || !(e.file_type().is_dir() && e.file_name().to_string_lossy().starts_with('.'))
-            });
-        let mut found = 0;
-        for entry in walk {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(p).to_path_buf();
-                Error::io(path, e.into())
-            })?;
-            let name = entry.file_name().to_string_lossy();
-            if name.ends_with(&suffix) && name.len() > suffix.len() && entry.path().is_file() {
-                add(entry.into_path());
-                found += 1;
-            }
-        }
-        if found == 0 {
-            ctx.ui
-                .warn(&format!("{}: no *{suffix} file below it", p.display()));
-        }
+    let patterns = Patterns::extension(extension).map_err(|e| UsageError(e.to_string()))?;
+    let set = Walk::new(patterns).work_tree(paths)?;
+    let suffix = extension.trim_start_matches('.');
+    for p in &set.empty_roots {
+        ctx.ui
+            .warn(&format!("{}: no *.{suffix} file below it", p.display()));
     }
-    Ok(out)
+    Ok(set
+        .files
+        .into_iter()
+        .filter_map(|f| f.path().map(Path::to_path_buf))
+        .collect())
 }
 
 /// `-v`: the file, its recipients and the counts.
@@ -475,150 +410,6 @@ fn print_text(store: &dyn Backend, files: &[FileInspection], all: bool) {
     let _ = super::emit(out.as_bytes(), false);
 }
 
-fn key_json(k: &EncryptionKey) -> Value {
-    json!({
-        "key_id": k.subkey_id.to_string(),
-        "fingerprint": k.cert.fingerprint,
-        "user_id": k.cert.user_id,
-        "recipient": k.recipient,
-    })
-}
-
-fn id_json(store: &dyn Backend, id: &KeyId) -> Value {
-    let c = store.describe(id);
-    json!({
-        "key_id": id.to_string(),
-        "fingerprint": c.as_ref().map(|c| c.fingerprint.clone()),
-        "user_id": c.and_then(|c| c.user_id),
-    })
-}
-
-/// The machine-readable report (schema in the README).
-fn report_json(
-    store: &dyn Backend,
-    files: &[FileInspection],
-    broken: &[Error],
-    done: Option<(&[FileOutcome], &[bool])>,
-    args: &RecryptArgs,
-) -> Value {
-    let mut totals = StateCounts::default();
-    let mut selected_total = 0;
-    let mut recrypted_total = 0;
-    let mut failed_total = 0;
-    let mut out_files = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        totals += f.counts();
-        let outcome = done.map(|(o, w)| (&o[i], w[i]));
-        let failed: BTreeMap<(usize, usize), String> = outcome
-            .map(|(o, _)| {
-                o.errors
-                    .iter()
-                    .filter_map(|e| match e {
-                        Error::At {
-                            line,
-                            column,
-                            source,
-                            ..
-                        } => Some(((*line, *column), source.to_string())),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let written = outcome.is_some_and(|(_, w)| w);
-        let values: Vec<Value> = f
-            .values
-            .iter()
-            .map(|v| {
-                let sel = recrypt::selected(v, args.all);
-                selected_total += usize::from(sel);
-                let error = failed.get(&(v.line, v.column));
-                failed_total += usize::from(error.is_some());
-                let recrypted = written && sel && error.is_none();
-                recrypted_total += usize::from(recrypted);
-                let mut o = json!({
-                    "line": v.line,
-                    "column": v.column,
-                    "index": v.index,
-                    "label": v.label,
-                    "state": state_name(&v.state),
-                    "recrypt": sel,
-                    "recrypted": recrypted,
-                });
-                match &v.state {
-                    ValueState::Stale { added, removed } => {
-                        o["added"] = added.iter().map(key_json).collect();
-                        o["removed"] = removed.iter().map(|id| id_json(store, id)).collect();
-                    }
-                    ValueState::Wildcard { named } => {
-                        o["named"] = named.iter().map(|id| id_json(store, id)).collect();
-                    }
-                    ValueState::Unreadable(e) => o["error"] = json!(e.to_string()),
-                    ValueState::Current => {}
-                }
-                if let Some(e) = error {
-                    o["error"] = json!(e);
-                }
-                o
-            })
-            .collect();
-        out_files.push(json!({
-            "path": f.path,
-            "recipients_file": f.desired.as_ref().and_then(|d| d.recipients.file().map(Path::to_path_buf)),
-            "recipients": f.desired.as_ref().map(|d| d.recipients.names.clone()).unwrap_or_default(),
-            "keys": f.desired.as_ref().map(|d| d.keys.iter().map(key_json).collect::<Vec<_>>()).unwrap_or_default(),
-            "written": written,
-            "error": Value::Null,
-            "values": values,
-        }));
-    }
-    for e in broken {
-        let path = match e {
-            Error::InFile { path, .. } | Error::Io { path, .. } | Error::NotUtf8 { path, .. } => {
-                json!(path)
-            }
-            _ => Value::Null,
-        };
-        out_files.push(json!({
-            "path": path,
-            "recipients_file": null,
-            "recipients": [],
-            "keys": [],
-            "written": false,
-            "error": e.to_string(),
-            "values": [],
-        }));
-    }
-    json!({
-        "dry_run": args.dry_run,
-        "all": args.all,
-        "files": out_files,
-        "summary": {
-            "files": files.len() + broken.len(),
-            "values": totals.current + totals.stale + totals.wildcard + totals.unreadable,
-            "current": totals.current,
-            "stale": totals.stale,
-            "wildcard": totals.wildcard,
-            "unreadable": totals.unreadable,
-            "recrypt": selected_total,
-            "recrypted": recrypted_total,
-            "failed": failed_total,
-            "file_errors": broken.len(),
-        },
-    })
-}
-
-fn state_name(s: &ValueState) -> &'static str {
-    match s {
-        ValueState::Current => "current",
-        ValueState::Stale { .. } => "stale",
-        ValueState::Wildcard { .. } => "wildcard",
-        ValueState::Unreadable(_) => "unreadable",
-    }
-}
-
-fn print_json(v: &Value) {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
+fn print(s: &str) {
     let _ = super::emit(s.as_bytes(), false);
 }
