@@ -104,6 +104,22 @@ pub enum Error {
     /// A scheme hiera-eyaml knows that this tool does not implement.
     #[error("the {0} encryption method is not supported yet (this tool handles GPG)")]
     UnsupportedScheme(String),
+    /// A PKCS7 value is not a PKCS#7 EnvelopedData this tool can read.
+    #[error("not a valid PKCS7 value: {0}")]
+    Pkcs7Malformed(String),
+    /// No recipient of a PKCS7 value is the private key's.
+    #[error(
+        "wrong PKCS7 private key: {key} decrypts none of the value's recipients ({recipients})"
+    )]
+    Pkcs7WrongKey {
+        /// Where the private key came from.
+        key: String,
+        /// The recipients the value names (issuer and serial number).
+        recipients: String,
+    },
+    /// A PKCS7 key is missing or unreadable, or cannot be made.
+    #[error("{0}")]
+    Pkcs7Key(String),
     /// A recipient string matches no key.
     #[error("No key found on keyring for {0}")]
     NoKey(String),

@@ -58,6 +58,7 @@ pub mod gnupg;
 pub mod hiera;
 pub mod lookup;
 pub mod pgp;
+pub mod pkcs7;
 pub mod recipients;
 pub mod recrypt;
 pub mod stale;
