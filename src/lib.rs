@@ -32,15 +32,14 @@
 //! Or decrypt a whole file into edit form, as `eyaml decrypt -e` does:
 //!
 //! ```
-//! use eyaml_gpg::{crypto::Backend, eyaml, pgp::Keystore};
+//! use eyaml_gpg::{eyaml, pgp::Keystore, scheme::Scheme};
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
 //! keys.load_path(Path::new("fixtures/reference/keys/bob.sec.asc"))?;
 //! let file = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
 //! let text = std::fs::read_to_string(file)?;
-//! let out = eyaml::decrypt_to_dec(&keys, &text, &eyaml::Method::default(), file)
-//!     .map_err(|errors| errors.into_iter().next().unwrap())?;
+//! let out = eyaml::decrypt_to_dec(&keys, &text, Scheme::Gpg, file)?;
 //! assert!(out.text.contains("app1::db_password: DEC::GPG[dev-db-pass]!"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,14 +55,16 @@ pub mod eyaml;
 pub mod fsutil;
 pub mod gnupg;
 pub mod hiera;
+pub mod keys;
 pub mod lookup;
 pub mod pgp;
 pub mod pkcs7;
 pub mod recipients;
 pub mod recrypt;
+pub mod scheme;
 pub mod stale;
 pub mod token;
 pub mod value;
 pub mod yaml;
 
-pub use error::{Error, Result};
+pub use error::{Error, Errors, Result};
