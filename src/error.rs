@@ -130,6 +130,9 @@ pub enum Error {
         /// The recipients the value names (issuer and serial number).
         recipients: String,
     },
+    /// A PKCS7 value met where GPG recipients are compared (recrypt, check's stale rule).
+    #[error("a PKCS7 value has no GPG recipients to compare (migrating it with recrypt -d gpg is not implemented)")]
+    NotGpgRecipients,
     /// A PKCS7 key is missing or unreadable, or cannot be made.
     #[error("{0}")]
     Pkcs7Key(String),
@@ -323,7 +326,8 @@ impl Error {
             Error::NoGnupgHome(_)
             | Error::NoGnupgHomeConfigured
             | Error::MissingKeyring(_)
-            | Error::Keyring { .. } => true,
+            | Error::Keyring { .. }
+            | Error::Pkcs7Key(_) => true,
             _ => false,
         }
     }

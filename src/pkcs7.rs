@@ -430,7 +430,7 @@ pub fn lenient_base64(text: &str) -> Vec<u8> {
 }
 
 /// What [`inspect`] learns from a PKCS7 value without a key.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     /// The recipients it is encrypted to.
     pub recipients: Vec<RecipientId>,
@@ -901,6 +901,49 @@ pub fn generate(bits: usize, subject: &Name) -> Result<NewKeys> {
         private_pem,
         certificate_pem,
     })
+}
+
+/// `createkeys -n pkcs7`: generates keys and writes the private key (mode 0600) and the
+/// certificate, creating their directories. Refuses to overwrite either file; on any error
+/// nothing new is left behind.
+pub fn create_key_files(private: &Path, public: &Path, bits: usize, subject: &str) -> Result<()> {
+    for path in [private, public] {
+        if path.exists() {
+            return Err(Error::Pkcs7Key(format!(
+                "{}: already exists; createkeys never overwrites keys (move it away first)",
+                path.display()
+            )));
+        }
+    }
+    let keys = generate(bits, &parse_subject(subject)?)?;
+    write_new(private, keys.private_pem.as_bytes(), 0o600)?;
+    if let Err(e) = write_new(public, keys.certificate_pem.as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(private);
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    // create_new: a file that appeared meanwhile is not overwritten either.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
 }
 
 fn cert_time(t: std::time::SystemTime) -> Result<Time> {

@@ -5,6 +5,7 @@
 use anyhow::Result;
 use eyaml_gpg::eyaml;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Material;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::token::{self, Kinds, Token};
 use std::process::ExitCode;
@@ -40,7 +41,12 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
         ));
         return emit(&bytes, false);
     };
-    let results = eyaml::decrypt_all(&store, &tokens, method, &args.file);
+    let pkcs7 = ctx.pkcs7_keys();
+    let keys = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
+    let results = eyaml::decrypt_all(&keys, &tokens, method, &args.file);
     let mut plain: Vec<Option<eyaml_gpg::crypto::Plaintext>> = vec![None; tokens.len()];
     let mut failed = 0;
     for (i, r) in results {
