@@ -112,7 +112,7 @@ pub enum Error {
     #[error("the decrypted value is not UTF-8 text")]
     PlaintextNotUtf8,
     /// An `ENC[SCHEME,…]` with a scheme we do not know.
-    #[error("unknown encryption scheme {0:?} (this tool handles GPG)")]
+    #[error("unknown encryption scheme {0:?} (this tool handles GPG and PKCS7)")]
     UnknownScheme(String),
     /// A scheme hiera-eyaml knows that this tool does not implement.
     #[error("the {0} encryption method is not supported yet (this tool handles GPG)")]

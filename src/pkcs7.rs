@@ -791,8 +791,9 @@ impl LazyKeys {
             .map_err(|e| Error::Pkcs7Key(e.clone()))
     }
 
-    /// Decrypts a PKCS7 value.
+    /// Decrypts a PKCS7 value. A malformed value is reported as such before any key is read.
     pub fn decrypt(&self, der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        parse(der)?;
         decrypt(self.private_key()?, der)
     }
 
