@@ -4,13 +4,16 @@
 # The keys and the values come from Ruby `eyaml createkeys` / `eyaml encrypt`, so both tools
 # read exactly what eyaml writes. Prints the median wall time of each and the ratio.
 # Usage: benches/pkcs7.sh [runs] (default 3). PROFILE=debug uses the debug build (its
-# dependencies are optimised; the crate itself is not) when a release build is too slow to make.
+# dependencies are optimised; the crate itself is not) when a release build is too slow to make;
+# SKIP_BUILD=1 uses the binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 N=${N:-500}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then cargo build --release -q; else cargo build -q; fi
+if [ -z "${SKIP_BUILD:-}" ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release -q; else cargo build -q; fi
+fi
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/eyaml-gpg
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
