@@ -71,7 +71,7 @@ const EXPECTED: &[(&str, usize, usize, &str, &str)] = &[
     ("hieradata/common/broken.eyaml", 3, 19, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 4, 21, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 5, 22, "error", "bad-enc"),
-    ("hieradata/common/broken.eyaml", 6, 19, "warning", "bad-enc"),
+    ("hieradata/common/broken.eyaml", 6, 19, "error", "bad-enc"),
     (
         "hieradata/common/broken.eyaml",
         8,
@@ -219,7 +219,7 @@ fn planted_tree_human_exact() {
     let expected = std::fs::read_to_string(fixtures().join("check/expected.txt")).unwrap();
     assert_eq!(text, expected);
     assert!(
-        stderr(&out).contains("checked 8 file(s): 22 error(s), 5 warning(s)"),
+        stderr(&out).contains("checked 8 file(s): 23 error(s), 4 warning(s)"),
         "{}",
         stderr(&out)
     );
