@@ -28,7 +28,7 @@ pub struct Cli {
 /// Options shared by every subcommand (they may come before or after the subcommand).
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
-    /// Encryption method for values without a scheme (only `gpg` is implemented)
+    /// Encryption method for values without a scheme and for new values: `gpg` (default) or `pkcs7`
     #[arg(short = 'n', long, global = true, value_name = "METHOD")]
     pub encrypt_method: Option<String>,
 
@@ -64,6 +64,30 @@ pub struct GlobalArgs {
     /// EYAML_GPG_KEYRING, a `:`-separated list)
     #[arg(long, global = true, value_name = "PATH")]
     pub gpg_keyring: Vec<PathBuf>,
+
+    /// PKCS7 private key, PEM (default ./keys/private_key.pkcs7.pem); read only for PKCS7 values
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pkcs7_private_key: Option<PathBuf>,
+
+    /// PKCS7 public key: the certificate, PEM (default ./keys/public_key.pkcs7.pem)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub pkcs7_public_key: Option<PathBuf>,
+
+    /// Environment variable holding the PKCS7 private key as PEM (beats the file when set)
+    #[arg(long, global = true, value_name = "VAR")]
+    pub pkcs7_private_key_env_var: Option<String>,
+
+    /// Environment variable holding the PKCS7 public key as PEM (beats the file when set)
+    #[arg(long, global = true, value_name = "VAR")]
+    pub pkcs7_public_key_env_var: Option<String>,
+
+    /// Environment variable holding the PKCS7 private key as base64 of PEM (eyaml 5)
+    #[arg(long, global = true, value_name = "VAR")]
+    pub pkcs7_b64_private_key_env_var: Option<String>,
+
+    /// Environment variable holding the PKCS7 public key as base64 of PEM (eyaml 5)
+    #[arg(long, global = true, value_name = "VAR")]
+    pub pkcs7_b64_public_key_env_var: Option<String>,
 }
 
 /// The subcommands.
@@ -113,6 +137,14 @@ pub enum Command {
     )]
     Recrypt(RecryptArgs),
 
+    /// Create a PKCS7 key pair (-n pkcs7): an RSA private key and a self-signed certificate
+    #[command(
+        after_help = "Writes --pkcs7-private-key (mode 0600) and --pkcs7-public-key, creating ./keys; existing keys are never overwritten. \
+                      For GPG, create a key with gpg instead (see the README's GnuPG batch recipe).\n\n\
+                      Example:\n  eyaml-gpg createkeys -n pkcs7 --pkcs7-subject /CN=puppet-secrets"
+    )]
+    Createkeys(CreatekeysArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -122,6 +154,19 @@ pub enum Command {
         after_help = "Examples:\n  eyaml-gpg generate man man/\n  eyaml-gpg generate completions bash > ~/.local/share/bash-completion/completions/eyaml-gpg"
     )]
     Generate(GenerateArgs),
+}
+
+/// `createkeys` options.
+#[derive(Args, Debug)]
+pub struct CreatekeysArgs {
+    /// RSA key size in bits
+    #[arg(long, default_value_t = 2048, value_name = "BITS")]
+    pub pkcs7_keysize: usize,
+
+    /// Certificate subject and issuer, OpenSSL form (must not be empty: Bouncy Castle 1.85+,
+    /// on Puppet Server, refuses an empty issuer)
+    #[arg(long, default_value = "/CN=eyaml", value_name = "SUBJECT")]
+    pub pkcs7_subject: String,
 }
 
 /// Where a plaintext or an eyaml text comes from. `Debug` hides the `-s` string (a secret

@@ -345,7 +345,14 @@ impl Session {
             .count();
 
         let encrypted: Vec<Option<Result<String>>> = if to_encrypt > 0 {
-            let recipients = resolve().map_err(|e| Problem::Retry(vec![e]))?;
+            // Only GPG values have OpenPGP recipients: a PKCS7-only edit needs none.
+            let needs_recipients = pieces
+                .iter()
+                .any(|p| matches!(p, Piece::Encrypt(Scheme::Gpg, ..)));
+            let recipients = match needs_recipients {
+                true => resolve().map_err(|e| Problem::Retry(vec![e]))?,
+                false => Vec::new(),
+            };
             pieces
                 .par_iter()
                 .zip(tokens.par_iter())

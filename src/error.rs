@@ -112,11 +112,30 @@ pub enum Error {
     #[error("the decrypted value is not UTF-8 text")]
     PlaintextNotUtf8,
     /// An `ENC[SCHEME,…]` with a scheme we do not know.
-    #[error("unknown encryption scheme {0:?} (this tool handles GPG)")]
+    #[error("unknown encryption scheme {0:?} (this tool handles GPG and PKCS7)")]
     UnknownScheme(String),
     /// A scheme hiera-eyaml knows that this tool does not implement.
     #[error("the {0} encryption method is not supported yet (this tool handles GPG)")]
     UnsupportedScheme(String),
+    /// A PKCS7 value is not a PKCS#7 EnvelopedData this tool can read.
+    #[error("not a valid PKCS7 value: {0}")]
+    Pkcs7Malformed(String),
+    /// No recipient of a PKCS7 value is the private key's.
+    #[error(
+        "wrong PKCS7 private key: {key} decrypts none of the value's recipients ({recipients})"
+    )]
+    Pkcs7WrongKey {
+        /// Where the private key came from.
+        key: String,
+        /// The recipients the value names (issuer and serial number).
+        recipients: String,
+    },
+    /// A PKCS7 value met where GPG recipients are compared (recrypt, check's stale rule).
+    #[error("a PKCS7 value has no GPG recipients to compare (migrating it with recrypt -d gpg is not implemented)")]
+    NotGpgRecipients,
+    /// A PKCS7 key is missing or unreadable, or cannot be made.
+    #[error("{0}")]
+    Pkcs7Key(String),
     /// A recipient string matches no key.
     #[error("No key found on keyring for {0}")]
     NoKey(String),
@@ -337,7 +356,8 @@ impl Error {
             | Error::MissingKeyring(_)
             | Error::Keyring { .. }
             | Error::Git(_)
-            | Error::PathArgument { .. } => true,
+            | Error::PathArgument { .. }
+            | Error::Pkcs7Key(_) => true,
             _ => false,
         }
     }

@@ -247,7 +247,14 @@ where
     if decs.is_empty() {
         return Ok(text.to_string());
     }
-    let recipients = resolve()?;
+    // Only GPG values have OpenPGP recipients: PKCS7 values go to the PKCS7 certificate.
+    let needs_recipients = decs.iter().any(|&i| {
+        matches!(&tokens[i].token, Token::Dec(d) if matches!(Scheme::from_tag(&d.scheme), Ok(Scheme::Gpg)))
+    });
+    let recipients = match needs_recipients {
+        true => resolve()?,
+        false => Vec::new(),
+    };
     let encrypted: Vec<(usize, Result<String>)> = decs
         .par_iter()
         .map(|&i| {

@@ -74,6 +74,7 @@ pub mod hiera;
 pub mod keys;
 pub mod lookup;
 pub mod pgp;
+pub mod pkcs7;
 pub mod recipients;
 pub mod recrypt;
 pub mod scheme;

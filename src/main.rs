@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
+        Command::Createkeys(a) => commands::createkeys::run(&ctx, a),
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),

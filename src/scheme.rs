@@ -4,6 +4,7 @@
 //! [`KeyMaterial`], which holds the keys of every scheme.
 
 mod gpg;
+mod pkcs7;
 
 use std::fmt;
 
@@ -18,7 +19,7 @@ pub enum Scheme {
     /// `ENC[GPG,…]`: an OpenPGP message (the hiera-eyaml-gpg plugin).
     #[default]
     Gpg,
-    /// `ENC[PKCS7,…]`: a PKCS#7 envelope (hiera-eyaml's built-in default); not implemented.
+    /// `ENC[PKCS7,…]`: a PKCS#7 envelope (hiera-eyaml's built-in default).
     Pkcs7,
 }
 
@@ -72,7 +73,7 @@ impl Scheme {
     pub fn backend(self) -> Result<&'static dyn SchemeBackend> {
         match self {
             Scheme::Gpg => Ok(&gpg::Gpg),
-            Scheme::Pkcs7 => Err(Error::UnsupportedScheme("PKCS7".into())),
+            Scheme::Pkcs7 => Ok(&pkcs7::Pkcs7),
         }
     }
 
@@ -141,6 +142,8 @@ pub fn inspect(keys: &dyn KeyMaterial, enc: &EncToken, default: Scheme) -> Resul
 pub enum Structure {
     /// An OpenPGP message.
     Gpg(MessageInfo),
+    /// A PKCS#7 envelope.
+    Pkcs7(crate::pkcs7::Envelope),
 }
 
 /// The key material of every scheme. Any OpenPGP [`Backend`] (such as the
@@ -148,6 +151,31 @@ pub enum Structure {
 pub trait KeyMaterial: Send + Sync {
     /// The OpenPGP keys, for `GPG` values.
     fn gpg(&self) -> &dyn Backend;
+
+    /// The PKCS7 keys, for `PKCS7` values; none by default.
+    fn pkcs7(&self) -> Result<&crate::pkcs7::LazyKeys> {
+        Err(Error::Pkcs7Key(
+            "no PKCS7 keys are configured for this operation".into(),
+        ))
+    }
+}
+
+/// OpenPGP keys and PKCS7 keys together: the key material of a run that meets both schemes.
+pub struct Material<'a> {
+    /// The OpenPGP keys.
+    pub gpg: &'a dyn Backend,
+    /// The PKCS7 keys, read when a PKCS7 value is first met.
+    pub pkcs7: &'a crate::pkcs7::LazyKeys,
+}
+
+impl KeyMaterial for Material<'_> {
+    fn gpg(&self) -> &dyn Backend {
+        self.gpg
+    }
+
+    fn pkcs7(&self) -> Result<&crate::pkcs7::LazyKeys> {
+        Ok(self.pkcs7)
+    }
 }
 
 impl<B: Backend> KeyMaterial for B {
@@ -194,11 +222,8 @@ mod tests {
     }
 
     #[test]
-    fn pkcs7_is_known_but_not_implemented() {
+    fn both_schemes_are_implemented() {
         assert!(Scheme::Gpg.is_implemented());
-        assert!(matches!(
-            Scheme::Pkcs7.backend(),
-            Err(Error::UnsupportedScheme(s)) if s == "PKCS7"
-        ));
+        assert!(Scheme::Pkcs7.is_implemented());
     }
 }

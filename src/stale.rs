@@ -48,8 +48,10 @@ pub fn message_info(
     enc: &EncToken,
     method: Scheme,
 ) -> Result<MessageInfo, Error> {
-    let Structure::Gpg(info) = scheme::inspect(keys, enc, method)?;
-    Ok(info)
+    match scheme::inspect(keys, enc, method)? {
+        Structure::Gpg(info) => Ok(info),
+        Structure::Pkcs7(_) => Err(Error::NotGpgRecipients),
+    }
 }
 
 /// Compares a message's recipients with the desired encryption keys.

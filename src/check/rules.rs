@@ -93,7 +93,7 @@ impl Rule {
         Rule::ALL.into_iter().find(|r| r.id() == id)
     }
 
-    /// The severity of the rule's findings (a PKCS7 value is only a warning of `bad-enc`).
+    /// The severity of the rule's findings (a value of a scheme this tool cannot read is only a warning of `bad-enc`).
     pub fn severity(&self) -> Severity {
         match self {
             Rule::RecipientHygiene => Severity::Warning,

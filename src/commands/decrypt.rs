@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::eyaml;
+use eyaml_gpg::scheme::Material;
 
 use super::{emit, one_source, Context, Source};
 use crate::cli::DecryptArgs;
@@ -23,8 +24,13 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<ExitCode> {
         Source::Password => unreachable!("decrypt has no -p"),
     };
     let store = ctx.keystore()?;
+    let pkcs7 = ctx.pkcs7_keys();
+    let keys = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
     if eyaml_form {
-        let out = eyaml::decrypt_to_dec(&store, &text, method, &name)?;
+        let out = eyaml::decrypt_to_dec(&keys, &text, method, &name)?;
         for line in &out.ambiguous {
             ctx.ui.warn(&format!(
                 "{}:{line}: this value contains `]!`, so its DEC form cannot be read back by `encrypt -e` or `edit`",
@@ -33,7 +39,7 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<ExitCode> {
         }
         emit(out.text.as_bytes(), true)
     } else {
-        let out = eyaml::decrypt_substitute(&store, &text, method, Path::new(&name))?;
+        let out = eyaml::decrypt_substitute(&keys, &text, method, Path::new(&name))?;
         emit(&out, false)
     }
 }

@@ -15,6 +15,7 @@ use std::sync::{Mutex, Once};
 
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
+use eyaml_gpg::scheme::Material;
 use eyaml_gpg::{fsutil, recipients};
 use zeroize::Zeroizing;
 
@@ -57,11 +58,16 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
         }
     };
     let store = ctx.keystore()?;
+    let pkcs7 = ctx.pkcs7_keys();
+    let keys = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
     let options = Options {
         preamble: !args.no_preamble,
         decrypt: !args.no_decrypt,
     };
-    let session = Session::new(&store, &original, path, method, options);
+    let session = Session::new(&keys, &original, path, method, options);
     for note in session.notes() {
         ctx.ui.warn(&format!("{}: {note}", path.display()));
     }
@@ -77,7 +83,7 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
     loop {
         run_editor(&editor, &edit_file)?;
         let edited = read_edited(&edit_file)?;
-        let outcome = session.finish(&store, &edited, || {
+        let outcome = session.finish(&keys, &edited, || {
             ctx.recipients(&store, Some(&dir))
                 .map_err(|e| match e.downcast::<eyaml_gpg::Error>() {
                     Ok(e) => e,

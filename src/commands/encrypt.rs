@@ -4,6 +4,7 @@
 use anyhow::Result;
 use eyaml_gpg::eyaml;
 use eyaml_gpg::recipients;
+use eyaml_gpg::scheme::{Material, Scheme};
 use eyaml_gpg::token::{self, Form};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -19,8 +20,13 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
         Source::Eyaml(path) => {
             let text = read_text(path)?;
             let store = ctx.keystore()?;
+            let pkcs7 = ctx.pkcs7_keys();
+            let keys = Material {
+                gpg: &store,
+                pkcs7: &pkcs7,
+            };
             let dir = recipients::target_dir(path);
-            let out = eyaml::encrypt_dec(&store, &text, path, || {
+            let out = eyaml::encrypt_dec(&keys, &text, path, || {
                 ctx.recipients(&store, Some(&dir)).map_err(|e| {
                     match e.downcast::<eyaml_gpg::Error>() {
                         Ok(e) => e,
@@ -37,9 +43,17 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
     };
     let scheme = ctx.method()?;
     let store = ctx.keystore()?;
-    let cwd = std::env::current_dir()?;
-    let keys = ctx.recipients(&store, Some(&cwd))?;
-    let b64 = scheme.encrypt_payload(&store, &keys, &plaintext)?;
+    let pkcs7 = ctx.pkcs7_keys();
+    let material = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
+    // PKCS7 values are encrypted to the PKCS7 certificate; OpenPGP recipients play no part.
+    let keys = match scheme {
+        Scheme::Gpg => ctx.recipients(&store, Some(&std::env::current_dir()?))?,
+        _ => Vec::new(),
+    };
+    let b64 = scheme.encrypt_payload(&material, &keys, &plaintext)?;
     let tag = scheme.tag();
     let label = args.label.as_deref();
     let labelled = |l: Option<&str>, body: String| match l {

@@ -3,6 +3,7 @@
 use anyhow::{Context as _, Result};
 use eyaml_gpg::hiera::{Hierarchy, Merge};
 use eyaml_gpg::lookup::Lookup;
+use eyaml_gpg::scheme::Material;
 use eyaml_gpg::yaml;
 use std::process::ExitCode;
 
@@ -29,6 +30,11 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
         ));
     }
     let store = ctx.keystore()?;
+    let pkcs7 = ctx.pkcs7_keys();
+    let keys = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
     let merge = match args.merge {
         MergeArg::First => Merge::First,
         MergeArg::Unique => Merge::Unique,
@@ -36,7 +42,7 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
         MergeArg::Deep => Merge::Deep,
     };
     let found = hierarchy
-        .lookup(&args.key, merge, &Lookup::new(&store))
+        .lookup(&args.key, merge, &Lookup::new(&keys))
         .with_context(|| format!("Lookup of key '{}' failed", args.key))?;
     let Some(value) = found else {
         let files: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();

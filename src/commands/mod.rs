@@ -1,6 +1,7 @@
 //! One module per subcommand; each maps arguments to library calls and results to output.
 
 pub mod check;
+pub mod createkeys;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
@@ -17,6 +18,7 @@ use anyhow::Result;
 use eyaml_gpg::crypto::EncryptionKey;
 use eyaml_gpg::keys::KeySources;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::pkcs7::LazyKeys;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::{eyaml, recipients};
 
@@ -50,6 +52,11 @@ impl Context {
         Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
     }
 
+    /// The PKCS7 keys of the run, read only when a PKCS7 value is met.
+    pub fn pkcs7_keys(&self) -> LazyKeys {
+        LazyKeys::new(self.settings.pkcs7.clone())
+    }
+
     /// The `-n` scheme for values without one, for commands that write or must read every
     /// value: an unknown or unimplemented method is a usage error.
     pub fn method(&self) -> Result<Scheme> {
@@ -68,7 +75,7 @@ impl Context {
         match Scheme::from_method(&self.settings.method) {
             Some(s) => Ok(s),
             None => usage(format!(
-                "unknown encryption method {:?} (this tool handles gpg)",
+                "unknown encryption method {:?} (this tool handles gpg and pkcs7)",
                 self.settings.method
             )),
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use eyaml_gpg::eyaml::{self, Failures};
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Material;
 use eyaml_gpg::token::{self, Kinds, Token};
 
 use super::{emit, Context};
@@ -44,7 +45,12 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
         emit(&bytes, false)?;
         return Ok(ExitCode::SUCCESS);
     };
-    let out = eyaml::decrypt_to_dec_with(&store, text, method, &args.file, Failures::Keep)?;
+    let pkcs7 = ctx.pkcs7_keys();
+    let keys = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
+    let out = eyaml::decrypt_to_dec_with(&keys, text, method, &args.file, Failures::Keep)?;
     if out.left_encrypted > 0 {
         ctx.ui.debug(&format!(
             "textconv: {} value(s) of {} left encrypted",

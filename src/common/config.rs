@@ -34,6 +34,8 @@ pub struct Settings {
     pub recipients_file: Option<PathBuf>,
     /// `--gpg-keyring` values, then `EYAML_GPG_KEYRING`, then config `gpg_keyring`.
     pub keyrings: Vec<PathBuf>,
+    /// Where the PKCS7 keys are (flags over config keys of the same names with `_`).
+    pub pkcs7: eyaml_gpg::pkcs7::KeySources,
     /// The config files that were read, in order.
     pub config_files: Vec<PathBuf>,
 }
@@ -160,6 +162,24 @@ impl Settings {
                         .map(PathBuf::from)
                         .collect()
                 }
+                "pkcs7_private_key" => {
+                    s.pkcs7.private_key = as_strings(v, key, path)?.pop().map(PathBuf::from)
+                }
+                "pkcs7_public_key" => {
+                    s.pkcs7.public_key = as_strings(v, key, path)?.pop().map(PathBuf::from)
+                }
+                "pkcs7_private_key_env_var" => {
+                    s.pkcs7.private_key_env_var = as_strings(v, key, path)?.pop()
+                }
+                "pkcs7_public_key_env_var" => {
+                    s.pkcs7.public_key_env_var = as_strings(v, key, path)?.pop()
+                }
+                "pkcs7_b64_private_key_env_var" => {
+                    s.pkcs7.b64_private_key_env_var = as_strings(v, key, path)?.pop()
+                }
+                "pkcs7_b64_public_key_env_var" => {
+                    s.pkcs7.b64_public_key_env_var = as_strings(v, key, path)?.pop()
+                }
                 // Options of other plugins and subcommands are not ours to judge.
                 _ => {}
             }
@@ -187,6 +207,31 @@ impl Settings {
         }
         if let Some(f) = &flags.gpg_recipients_file {
             s.recipients_file = Some(f.clone());
+        }
+        let p = &mut s.pkcs7;
+        for (flag, slot) in [
+            (&flags.pkcs7_private_key, &mut p.private_key),
+            (&flags.pkcs7_public_key, &mut p.public_key),
+        ] {
+            if flag.is_some() {
+                slot.clone_from(flag);
+            }
+        }
+        for (flag, slot) in [
+            (&flags.pkcs7_private_key_env_var, &mut p.private_key_env_var),
+            (&flags.pkcs7_public_key_env_var, &mut p.public_key_env_var),
+            (
+                &flags.pkcs7_b64_private_key_env_var,
+                &mut p.b64_private_key_env_var,
+            ),
+            (
+                &flags.pkcs7_b64_public_key_env_var,
+                &mut p.b64_public_key_env_var,
+            ),
+        ] {
+            if flag.is_some() {
+                slot.clone_from(flag);
+            }
         }
         s.method = s.method.to_ascii_lowercase();
         Ok(s)

@@ -66,7 +66,7 @@ const EXPECTED: &[(&str, usize, usize, &str, &str)] = &[
     ("hieradata/common/broken.eyaml", 3, 19, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 4, 21, "error", "bad-enc"),
     ("hieradata/common/broken.eyaml", 5, 22, "error", "bad-enc"),
-    ("hieradata/common/broken.eyaml", 6, 19, "warning", "bad-enc"),
+    ("hieradata/common/broken.eyaml", 6, 19, "error", "bad-enc"),
     (
         "hieradata/common/broken.eyaml",
         8,
@@ -214,7 +214,7 @@ fn planted_tree_human_exact() {
     let expected = std::fs::read_to_string(fixtures().join("check/expected.txt")).unwrap();
     assert_eq!(text, expected);
     assert!(
-        stderr(&out).contains("checked 8 file(s): 22 error(s), 5 warning(s)"),
+        stderr(&out).contains("checked 8 file(s): 23 error(s), 4 warning(s)"),
         "{}",
         stderr(&out)
     );
@@ -233,8 +233,8 @@ fn planted_tree_json_exact() {
     assert_eq!(got, want);
     assert_eq!(got["version"], 1);
     assert_eq!(got["files_checked"], 8);
-    assert_eq!(got["summary"]["errors"], 22);
-    assert_eq!(got["summary"]["warnings"], 5);
+    assert_eq!(got["summary"]["errors"], 23);
+    assert_eq!(got["summary"]["warnings"], 4);
     let findings = got["findings"].as_array().unwrap();
     let tuples: Vec<_> = findings
         .iter()

@@ -550,7 +550,7 @@ fn bad_values_are_all_reported_with_their_lines() {
         "{err}"
     );
     assert!(
-        err.contains("bad.eyaml:8:8: the PKCS7 encryption method is not supported yet"),
+        err.contains("bad.eyaml:8:8: not a valid PKCS7 value"),
         "{err}"
     );
     let badb64 = env.write("b64.eyaml", "x: ENC[GPG,abc]\n");
@@ -692,7 +692,8 @@ fn sources_and_methods_are_checked() {
     );
     let out = env.run(&["encrypt", "-n", "pkcs7", "-s", "x"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("pkcs7 encryption method is not supported yet"));
+    assert!(stderr(&out)
+        .contains("cannot read the PKCS7 public key ./keys/public_key.pkcs7.pem: No such file"));
     let out = env.run(&["encrypt", "-o", "bogus", "-s", "x"]);
     assert_eq!(out.status.code(), Some(2));
     let out = env.run(&["frobnicate"]);

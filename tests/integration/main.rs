@@ -11,6 +11,7 @@ mod gnupg;
 mod help_examples;
 mod lookup;
 mod man;
+mod pkcs7;
 mod psych;
 mod recrypt;
 mod snapshots;
