@@ -218,7 +218,11 @@ pub struct LookupArgs {
     pub key: String,
 
     /// Data files, highest priority first (not with --hiera)
-    #[arg(value_name = "FILE", required_unless_present = "hiera", conflicts_with = "hiera")]
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "hiera",
+        conflicts_with = "hiera"
+    )]
     pub files: Vec<PathBuf>,
 
     /// Look up in the Hiera 5 hierarchy of this hiera.yaml, as `puppet lookup` does
@@ -234,7 +238,12 @@ pub struct LookupArgs {
     pub facts: Option<PathBuf>,
 
     /// The environment's name, for `%{environment}` (with --hiera)
-    #[arg(long, value_name = "NAME", default_value = "production", requires = "hiera")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "production",
+        requires = "hiera"
+    )]
     pub environment: String,
 
     /// How values found in several files combine (Hiera's merge strategies); with --hiera it

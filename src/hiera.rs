@@ -168,7 +168,11 @@ pub fn split_key(key: &str) -> Result<Vec<String>> {
 /// Digs into `value` with the remaining segments: all-digit segments index arrays, others
 /// name hash keys. `Ok(None)` when something is missing, an error on a type mismatch (as
 /// Puppet's "Data Provider type mismatch").
-pub(crate) fn sub_lookup(key: &str, segments: &[String], mut value: Value) -> Result<Option<Value>> {
+pub(crate) fn sub_lookup(
+    key: &str,
+    segments: &[String],
+    mut value: Value,
+) -> Result<Option<Value>> {
     for segment in segments {
         if value == Value::Null {
             return Ok(None);
@@ -315,7 +319,7 @@ pub(crate) fn deep_merge(source: Value, dest: Value, o: &DeepOptions) -> Result<
             for (k, sv) in src.into_entries() {
                 let merged = match dst.get(&k) {
                     Some(dv) if truthy(dv) => deep_merge(sv, dv.clone(), o)?,
-                    _ => deep_merge(sv.clone(), sv, o)?,
+                    _ => deep_merge_aliased(sv, o)?,
                 };
                 dst.insert(k, merged);
             }
@@ -339,13 +343,15 @@ pub(crate) fn deep_merge(source: Value, dest: Value, o: &DeepOptions) -> Result<
             match dest {
                 Value::Array(mut dst) => {
                     if let Some(ko) = &o.knockout_prefix {
-                        src.retain(|item| match item.as_str().and_then(|s| s.strip_prefix(ko.as_str())) {
-                            Some(name) => {
-                                let name = Value::from(name);
-                                dst.retain(|d| d != &name && d != item);
-                                false
+                        src.retain(|item| {
+                            match item.as_str().and_then(|s| s.strip_prefix(ko.as_str())) {
+                                Some(name) => {
+                                    let name = Value::from(name);
+                                    dst.retain(|d| d != &name && d != item);
+                                    false
+                                }
+                                None => true,
                             }
-                            None => true,
                         });
                     }
                     let hashes = |a: &[Value]| a.iter().all(|v| matches!(v, Value::Hash(_)));
@@ -370,6 +376,69 @@ pub(crate) fn deep_merge(source: Value, dest: Value, o: &DeepOptions) -> Result<
             }
         }
         (source, dest) => overwrite_unmergeables(source, dest, o),
+    })
+}
+
+/// `deep_merge!(v, v.dup)`, which the gem runs for a key the lower-priority hash lacks: the
+/// shallow copy shares nested arrays with the source, so a knockout edits one array while
+/// iterating it (Ruby's `delete_if` then drops elements, and Puppet returns that).
+fn deep_merge_aliased(v: Value, o: &DeepOptions) -> Result<Value> {
+    if !truthy(&v) {
+        return Ok(v);
+    }
+    Ok(match v {
+        Value::Hash(m) => {
+            let mut out = Map::new();
+            for (k, x) in m.into_entries() {
+                out.insert(k, deep_merge_aliased(x, o)?);
+            }
+            Value::Hash(out)
+        }
+        Value::Array(mut arr) => {
+            if let Some(ko) = &o.knockout_prefix {
+                let marker = Value::from(ko.as_str());
+                if arr.contains(&marker) {
+                    arr.clear();
+                }
+                // Ruby's `delete_if` over an array the block also deletes from.
+                let (mut i1, mut i2) = (0, 0);
+                while i1 < arr.len() {
+                    let item = arr[i1].clone();
+                    let knocked = item.as_str().and_then(|s| s.strip_prefix(ko.as_str()));
+                    match knocked {
+                        Some(name) => {
+                            let name = Value::from(name);
+                            arr.retain(|d| d != &name && d != &item);
+                        }
+                        None => {
+                            if i1 != i2 {
+                                arr[i2] = item;
+                            }
+                            i2 += 1;
+                        }
+                    }
+                    i1 += 1;
+                }
+                let len = arr.len();
+                if i2 < len && i2 < i1 {
+                    let tail = if i1 < len { len - i1 } else { 0 };
+                    arr.drain(i2..i2 + (len - i2 - tail));
+                }
+            }
+            let hashes = arr.iter().all(|v| matches!(v, Value::Hash(_)));
+            let mut merged = if o.merge_hash_arrays && hashes {
+                arr.into_iter()
+                    .map(|x| deep_merge_aliased(x, o))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                union(Vec::new(), arr)
+            };
+            if o.sort_merged_arrays {
+                sort(&mut merged)?;
+            }
+            Value::Array(merged)
+        }
+        other => overwrite_unmergeables(other.clone(), other, o),
     })
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use eyaml_gpg::hiera::scope::load_facts;
 use eyaml_gpg::hiera::{DeepOptions, Hiera, Hierarchy, Merge, MergeSpec, Scope};
-use eyaml_gpg::value::Map;
 use eyaml_gpg::lookup::{Document, Lookup};
+use eyaml_gpg::value::Map;
 use eyaml_gpg::yaml;
 
 use super::{emit, Context};
@@ -135,6 +135,8 @@ fn render(found: &eyaml_gpg::hiera::Found, format: LookupFormat) -> String {
         LookupFormat::Yaml if found.sensitive => {
             format!("--- {}", eyaml_gpg::hiera::environment::SENSITIVE_REDACTED)
         }
-        LookupFormat::Yaml => yaml::to_string(&found.value).trim_end_matches('\n').to_string(),
+        LookupFormat::Yaml => yaml::to_string(&found.value)
+            .trim_end_matches('\n')
+            .to_string(),
     }
 }

@@ -366,7 +366,10 @@ fn string(v: &Value, here: &[&str], at: &At<'_>) -> Result<String> {
         Value::String(s) if !s.is_empty() => Ok(s.to_string()),
         _ => Err(at(
             here,
-            format!("'{}' must be a non-empty string", here.last().unwrap_or(&"")),
+            format!(
+                "'{}' must be a non-empty string",
+                here.last().unwrap_or(&"")
+            ),
         )),
     }
 }
@@ -416,10 +419,17 @@ mod tests {
             "hiera.yaml:2:10: hiera.yaml version 4 is not supported: only version 5"
         );
         let e = err("version: 5\nhierarchy:\n  - name: a\n    path: x\n    pth: y\n    data_hash: yaml_data\n");
-        assert!(e.starts_with("hiera.yaml:5:5: unrecognized key 'pth'"), "{e}");
+        assert!(
+            e.starts_with("hiera.yaml:5:10: unrecognized key 'pth'"),
+            "{e}"
+        );
         let e = err("version: 5\ndefaults:\n  data_hash: yaml_data\nhierarchy:\n  - name: a\n  - name: b\n    path: x\n");
-        assert!(e.starts_with("hiera.yaml:5:5: hierarchy level 'a' declares none"), "{e}");
-        let e = err("version: 5\nhierarchy:\n  - name: v\n    lookup_key: vault_lookup\n    path: x\n");
+        assert!(
+            e.starts_with("hiera.yaml:5:5: hierarchy level 'a' declares none"),
+            "{e}"
+        );
+        let e =
+            err("version: 5\nhierarchy:\n  - name: v\n    lookup_key: vault_lookup\n    path: x\n");
         assert!(e.contains("hiera.yaml:4:17: hierarchy level 'v': backend 'lookup_key: vault_lookup' is not supported"), "{e}");
     }
 

@@ -232,7 +232,9 @@ impl Hiera {
             return Ok(Arc::new(out));
         };
         let Value::Hash(map) = found else {
-            return Err(Error::Lookup("value of lookup_options must be a hash".into()));
+            return Err(Error::Lookup(
+                "value of lookup_options must be a hash".into(),
+            ));
         };
         for (k, v) in map.into_entries() {
             let (Value::String(k), Value::Hash(v)) = (k, v) else {
@@ -240,7 +242,10 @@ impl Hiera {
             };
             if k.starts_with('^') {
                 let re = Regex::new(&k).map_err(|e| {
-                    Error::Lookup(format!("lookup_options pattern '{}' is not valid: {e}", &*k))
+                    Error::Lookup(format!(
+                        "lookup_options pattern '{}' is not valid: {e}",
+                        &*k
+                    ))
                 })?;
                 out.patterns.push((re, v));
             } else {
@@ -336,7 +341,10 @@ impl Hiera {
         keys: &dyn Decryptor,
     ) -> Result<Option<Value>> {
         match level.backend {
-            Backend::Eyaml => self.loader.load(&loc.path)?.lookup(root, &Lookup::new(keys)),
+            Backend::Eyaml => self
+                .loader
+                .load(&loc.path)?
+                .lookup(root, &Lookup::new(keys)),
             Backend::YamlData => Ok(self.loader.load(&loc.path)?.raw(root).cloned()),
             Backend::JsonData => {
                 let map = {
@@ -427,16 +435,20 @@ impl Invocation<'_> {
         if key == "lookup_options" || key.starts_with("lookup_options.") {
             return Ok(None);
         }
-        let segments = split_key(key).map_err(|_| {
-            Error::Lookup(format!("Syntax error in string in key: '{key}'"))
-        })?;
+        let segments = split_key(key)
+            .map_err(|_| Error::Lookup(format!("Syntax error in string in key: '{key}'")))?;
         let root = &segments[0];
         let options = self.hiera.options_for(root, self)?;
         let merge = match (merge, options.as_ref().and_then(|o| o.get_str("merge"))) {
             (Some(m), _) => m.clone(),
             (None, Some(m)) => {
                 let spec = MergeSpec::from_value(m)?;
-                self.note(|| format!("Using merge options from \"lookup_options\" hash: {}", spec.strategy));
+                self.note(|| {
+                    format!(
+                        "Using merge options from \"lookup_options\" hash: {}",
+                        spec.strategy
+                    )
+                });
                 spec
             }
             (None, None) => MergeSpec::default(),
@@ -559,10 +571,16 @@ impl Invocation<'_> {
     }
 
     /// `interpolate_string`: every `%{…}` replaced; an `alias` returns its value as it is.
-    fn interpolate_str(&self, subject: &str, methods: bool, locals: &[(&str, &Value)]) -> Result<Value> {
+    fn interpolate_str(
+        &self,
+        subject: &str,
+        methods: bool,
+        locals: &[(&str, &Value)],
+    ) -> Result<Value> {
         static EXPR: OnceLock<Regex> = OnceLock::new();
         static METHOD: OnceLock<Regex> = OnceLock::new();
-        let expr_re = EXPR.get_or_init(|| Regex::new(r"%\{([^}]*)\}").unwrap_or_else(|_| unreachable!()));
+        let expr_re =
+            EXPR.get_or_init(|| Regex::new(r"%\{([^}]*)\}").unwrap_or_else(|_| unreachable!()));
         let method_re = METHOD.get_or_init(|| {
             Regex::new(r#"^(\w+)\((?:"([^"]+)"|'([^']+)')\)$"#).unwrap_or_else(|_| unreachable!())
         });
@@ -581,7 +599,8 @@ impl Invocation<'_> {
                 Some(c) => {
                     if !methods {
                         return Err(Error::Lookup(
-                            "Interpolation using method syntax is not allowed in this context".into(),
+                            "Interpolation using method syntax is not allowed in this context"
+                                .into(),
                         ));
                     }
                     let name = c.get(1).map_or("", |x| x.as_str());
@@ -611,9 +630,9 @@ impl Invocation<'_> {
                     };
                     match v {
                         None => None,
-                        Some(v) => Some(self.check(&format!("scope:{key}"), || {
-                            self.interpolate(v, methods)
-                        })?),
+                        Some(v) => Some(
+                            self.check(&format!("scope:{key}"), || self.interpolate(v, methods))?,
+                        ),
                     }
                 }
                 other => {
@@ -651,7 +670,12 @@ impl Invocation<'_> {
         let segments = split_key(key)
             .map_err(|_| Error::Lookup(format!("Syntax error in string: {subject}")))?;
         let Some(v) = self.hiera.scope.variable(&segments[0]) else {
-            self.note(|| format!("Undefined variable '{}' (interpolated as an empty string)", segments[0]));
+            self.note(|| {
+                format!(
+                    "Undefined variable '{}' (interpolated as an empty string)",
+                    segments[0]
+                )
+            });
             return Ok(None);
         };
         sub_lookup(key, &segments[1..], v)
@@ -753,10 +777,7 @@ fn inspect(v: &Value) -> String {
         Value::Float(f) => ruby_float(*f),
         Value::Boolean(b) => b.to_string(),
         Value::Null => "nil".into(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(inspect).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(inspect).collect::<Vec<_>>().join(", ")),
         Value::Hash(m) => format!(
             "{{{}}}",
             m.iter()
@@ -810,7 +831,9 @@ mod tests {
 
     #[test]
     fn merge_specs_read_like_puppet() {
-        let v = crate::yaml::load("{strategy: deep, knockout_prefix: '--', sort_merged_arrays: true}").unwrap();
+        let v =
+            crate::yaml::load("{strategy: deep, knockout_prefix: '--', sort_merged_arrays: true}")
+                .unwrap();
         let m = MergeSpec::from_value(&v).unwrap();
         assert_eq!(m.strategy, Merge::Deep);
         assert_eq!(m.deep.knockout_prefix.as_deref(), Some("--"));
