@@ -421,7 +421,7 @@ fn deep_merge_aliased(v: Value, o: &DeepOptions) -> Result<Value> {
                 }
                 let len = arr.len();
                 if i2 < len && i2 < i1 {
-                    let tail = if i1 < len { len - i1 } else { 0 };
+                    let tail = len.saturating_sub(i1);
                     arr.drain(i2..i2 + (len - i2 - tail));
                 }
             }

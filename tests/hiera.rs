@@ -286,7 +286,11 @@ fn bad_input_is_a_clear_error_naming_file_and_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("facts.yaml:1:14: invalid YAML"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("facts.yaml:1:14: invalid YAML"),
+        "{}",
+        stderr(&out)
+    );
     env.write("facts.json", "{\"os\": [1,}\n");
     let out = env
         .cmd()
