@@ -262,13 +262,55 @@ pub struct LookupArgs {
     /// The key to look up
     pub key: String,
 
-    /// Data files, highest priority first
-    #[arg(required = true, value_name = "FILE")]
+    /// Data files, highest priority first (not with --hiera)
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "hiera",
+        conflicts_with = "hiera"
+    )]
     pub files: Vec<PathBuf>,
 
-    /// How values found in several files combine (Hiera's merge strategies)
-    #[arg(long, value_enum, default_value_t = MergeArg::First)]
-    pub merge: MergeArg,
+    /// Look up in the Hiera 5 hierarchy of this hiera.yaml, as `puppet lookup` does
+    #[arg(long, value_name = "HIERA_YAML")]
+    pub hiera: Option<PathBuf>,
+
+    /// The node's certname (with --hiera; facts come from --facts)
+    #[arg(long, value_name = "CERTNAME", requires = "hiera")]
+    pub node: Option<String>,
+
+    /// The node's facts, YAML or JSON as `puppet facts` writes them (with --hiera)
+    #[arg(long, value_name = "FILE", requires = "hiera")]
+    pub facts: Option<PathBuf>,
+
+    /// The environment's name, for `%{environment}` (with --hiera)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "production",
+        requires = "hiera"
+    )]
+    pub environment: String,
+
+    /// How values found in several files combine (Hiera's merge strategies); with --hiera it
+    /// wins over `lookup_options`
+    #[arg(long, value_enum)]
+    pub merge: Option<MergeArg>,
+
+    /// Prefix that knocks out array elements and values in a deep merge
+    #[arg(long, value_name = "PREFIX", requires = "merge")]
+    pub knock_out_prefix: Option<String>,
+
+    /// Sort arrays merged by a deep merge
+    #[arg(long, requires = "merge")]
+    pub sort_merged_arrays: bool,
+
+    /// Merge arrays of hashes element by element in a deep merge
+    #[arg(long, requires = "merge")]
+    pub merge_hash_arrays: bool,
+
+    /// Print the levels, paths and merges searched instead of the value (with --hiera)
+    #[arg(long, requires = "hiera")]
+    pub explain: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = LookupFormat::Yaml)]

@@ -2,6 +2,15 @@
 //! `unique`, `hash` and `deep` with Puppet's semantics (`Puppet::Pops::MergeStrategy` and the
 //! deep_merge gem it uses), and dotted keys (`a.b.0`, `'quoted.segment'`): the root key is
 //! looked up and merged across the files, then the rest of the key digs into the result.
+//! [`Hiera`] does the same for a whole Hiera 5 environment (`hiera.yaml`, facts,
+//! interpolation, `lookup_options`).
+
+pub mod config;
+pub mod environment;
+pub mod scope;
+
+pub use environment::{Found, Hiera, MergeSpec};
+pub use scope::Scope;
 
 use std::fmt;
 use std::path::Path;
@@ -49,6 +58,18 @@ impl fmt::Display for Merge {
             Merge::Deep => "deep",
         })
     }
+}
+
+/// Options of the `deep` strategy (the deep_merge gem's, as Puppet passes them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeepOptions {
+    /// Array elements (and string values) starting with this prefix remove what they name;
+    /// an element equal to it empties the lower-priority array.
+    pub knockout_prefix: Option<String>,
+    /// Sort arrays after merging them.
+    pub sort_merged_arrays: bool,
+    /// Merge arrays of hashes element by element.
+    pub merge_hash_arrays: bool,
 }
 
 /// An ordered list of data files, highest priority first.
@@ -162,7 +183,11 @@ pub fn split_key(key: &str) -> Result<Vec<String>> {
 /// Digs into `value` with the remaining segments: all-digit segments index arrays, others
 /// name hash keys. `Ok(None)` when something is missing, an error on a type mismatch (as
 /// Puppet's "Data Provider type mismatch").
-fn sub_lookup(key: &str, segments: &[String], mut value: Value) -> Result<Option<Value>> {
+pub(crate) fn sub_lookup(
+    key: &str,
+    segments: &[String],
+    mut value: Value,
+) -> Result<Option<Value>> {
     for segment in segments {
         if value == Value::Null {
             return Ok(None);
@@ -234,14 +259,14 @@ fn merge_values(merge: Merge, variants: usize, values: Vec<Value>) -> Result<Opt
                 e2.merge_from(&e1);
                 Value::Hash(e2)
             }
-            Merge::Deep => deep_merge(memo, value),
+            Merge::Deep => deep_merge(memo, value, &DeepOptions::default())?,
         };
     }
     Ok(Some(memo))
 }
 
 /// `Variant[Scalar, Array[Data]]`.
-fn check_unique(which: &str, v: &Value) -> Result<()> {
+pub(crate) fn check_unique(which: &str, v: &Value) -> Result<()> {
     match v {
         Value::Hash(_) | Value::Null => Err(Error::Lookup(format!(
             "The {which} element of the merge has wrong type, expects a value of type Scalar or Array, got {}",
@@ -252,7 +277,7 @@ fn check_unique(which: &str, v: &Value) -> Result<()> {
 }
 
 /// `Hash[String, Data]`.
-fn check_hash(which: &str, v: Value) -> Result<Map> {
+pub(crate) fn check_hash(which: &str, v: Value) -> Result<Map> {
     match v {
         Value::Hash(m) if m.keys().all(|k| k.as_str().is_some()) => Ok(m),
         other => Err(Error::Lookup(format!(
@@ -263,7 +288,7 @@ fn check_hash(which: &str, v: Value) -> Result<Map> {
 }
 
 /// Ruby's `Array#flatten` of an array, `[v]` of anything else.
-fn flatten(v: Value) -> Vec<Value> {
+pub(crate) fn flatten(v: Value) -> Vec<Value> {
     fn into(v: Value, out: &mut Vec<Value>) {
         match v {
             Value::Array(a) => a.into_iter().for_each(|x| into(x, out)),
@@ -281,7 +306,7 @@ fn flatten(v: Value) -> Vec<Value> {
 }
 
 /// Ruby's `a | b`: the elements of both, first occurrences kept.
-fn union(a: Vec<Value>, b: Vec<Value>) -> Vec<Value> {
+pub(crate) fn union(a: Vec<Value>, b: Vec<Value>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     for v in a.into_iter().chain(b) {
         if !out.contains(&v) {
@@ -297,19 +322,19 @@ fn truthy(v: &Value) -> bool {
 
 /// `DeepMerge.deep_merge!(source, dest)` with Puppet's options (unmergeables overwritten,
 /// nil sources skipped): `source` is the higher-priority value.
-fn deep_merge(source: Value, dest: Value) -> Value {
+pub(crate) fn deep_merge(source: Value, dest: Value, o: &DeepOptions) -> Result<Value> {
     if source == Value::Null {
-        return dest;
+        return Ok(dest);
     }
     if !truthy(&dest) {
-        return source;
+        return Ok(source);
     }
-    match (source, dest) {
+    Ok(match (source, dest) {
         (Value::Hash(src), Value::Hash(mut dst)) => {
             for (k, sv) in src.into_entries() {
                 let merged = match dst.get(&k) {
-                    Some(dv) if truthy(dv) => deep_merge(sv, dv.clone()),
-                    _ => deep_merge(sv.clone(), sv),
+                    Some(dv) if truthy(dv) => deep_merge(sv, dv.clone(), o)?,
+                    _ => deep_merge_aliased(sv, o)?,
                 };
                 dst.insert(k, merged);
             }
@@ -317,9 +342,169 @@ fn deep_merge(source: Value, dest: Value) -> Value {
         }
         // An empty source hash never overwrites (deep_merge loops over its keys to do it).
         (Value::Hash(src), dest) if src.is_empty() => dest,
-        (Value::Array(src), Value::Array(dst)) => Value::Array(union(dst, src)),
-        (source, _) => source,
+        (Value::Array(mut src), mut dest) => {
+            if let Some(ko) = &o.knockout_prefix {
+                let marker = Value::from(ko.as_str());
+                if src.contains(&marker) {
+                    dest = match dest {
+                        Value::Array(_) => Value::Array(Vec::new()),
+                        Value::Hash(_) => Value::Hash(Map::new()),
+                        Value::String(_) => Value::from(""),
+                        _ => Value::Null,
+                    };
+                    src.retain(|v| v != &marker);
+                }
+            }
+            match dest {
+                Value::Array(mut dst) => {
+                    if let Some(ko) = &o.knockout_prefix {
+                        src.retain(|item| {
+                            match item.as_str().and_then(|s| s.strip_prefix(ko.as_str())) {
+                                Some(name) => {
+                                    let name = Value::from(name);
+                                    dst.retain(|d| d != &name && d != item);
+                                    false
+                                }
+                                None => true,
+                            }
+                        });
+                    }
+                    let hashes = |a: &[Value]| a.iter().all(|v| matches!(v, Value::Hash(_)));
+                    let mut merged = if o.merge_hash_arrays && hashes(&src) && hashes(&dst) {
+                        let n = dst.len();
+                        let mut list = Vec::new();
+                        for (i, d) in dst.into_iter().enumerate() {
+                            let s = src.get(i).cloned().unwrap_or(Value::Hash(Map::new()));
+                            list.push(deep_merge(s, d, o)?);
+                        }
+                        list.extend(src.into_iter().skip(n));
+                        list
+                    } else {
+                        union(dst, src)
+                    };
+                    if o.sort_merged_arrays {
+                        sort(&mut merged)?;
+                    }
+                    Value::Array(merged)
+                }
+                dest => overwrite_unmergeables(Value::Array(src), dest, o),
+            }
+        }
+        (source, dest) => overwrite_unmergeables(source, dest, o),
+    })
+}
+
+/// `deep_merge!(v, v.dup)`, which the gem runs for a key the lower-priority hash lacks: the
+/// shallow copy shares nested arrays with the source, so a knockout edits one array while
+/// iterating it (Ruby's `delete_if` then drops elements, and Puppet returns that).
+fn deep_merge_aliased(v: Value, o: &DeepOptions) -> Result<Value> {
+    if !truthy(&v) {
+        return Ok(v);
     }
+    Ok(match v {
+        Value::Hash(m) => {
+            let mut out = Map::new();
+            for (k, x) in m.into_entries() {
+                out.insert(k, deep_merge_aliased(x, o)?);
+            }
+            Value::Hash(out)
+        }
+        Value::Array(mut arr) => {
+            if let Some(ko) = &o.knockout_prefix {
+                let marker = Value::from(ko.as_str());
+                if arr.contains(&marker) {
+                    arr.clear();
+                }
+                // Ruby's `delete_if` over an array the block also deletes from.
+                let (mut i1, mut i2) = (0, 0);
+                while i1 < arr.len() {
+                    let item = arr[i1].clone();
+                    let knocked = item.as_str().and_then(|s| s.strip_prefix(ko.as_str()));
+                    match knocked {
+                        Some(name) => {
+                            let name = Value::from(name);
+                            arr.retain(|d| d != &name && d != &item);
+                        }
+                        None => {
+                            if i1 != i2 {
+                                arr[i2] = item;
+                            }
+                            i2 += 1;
+                        }
+                    }
+                    i1 += 1;
+                }
+                let len = arr.len();
+                if i2 < len && i2 < i1 {
+                    let tail = len.saturating_sub(i1);
+                    arr.drain(i2..i2 + (len - i2 - tail));
+                }
+            }
+            let hashes = arr.iter().all(|v| matches!(v, Value::Hash(_)));
+            let mut merged = if o.merge_hash_arrays && hashes {
+                arr.into_iter()
+                    .map(|x| deep_merge_aliased(x, o))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                union(Vec::new(), arr)
+            };
+            if o.sort_merged_arrays {
+                sort(&mut merged)?;
+            }
+            Value::Array(merged)
+        }
+        other => overwrite_unmergeables(other.clone(), other, o),
+    })
+}
+
+/// deep_merge's `overwrite_unmergeables`: with a knockout prefix, a string or array source
+/// that carried knocked-out elements becomes `""`.
+fn overwrite_unmergeables(source: Value, _dest: Value, o: &DeepOptions) -> Value {
+    let Some(ko) = &o.knockout_prefix else {
+        return source;
+    };
+    match source {
+        Value::String(s) if s.starts_with(ko.as_str()) => Value::from(""),
+        Value::Array(a) => {
+            let n = a.len();
+            let kept: Vec<Value> = a
+                .into_iter()
+                .filter(|v| !v.as_str().is_some_and(|s| s.starts_with(ko.as_str())))
+                .collect();
+            if kept.len() == n {
+                Value::Array(kept)
+            } else {
+                Value::from("")
+            }
+        }
+        other => other,
+    }
+}
+
+/// Ruby's `Array#sort!`: strings with strings, numbers with numbers, else an error.
+fn sort(a: &mut [Value]) -> Result<()> {
+    if a.iter().all(|v| matches!(v, Value::String(_))) {
+        a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+        return Ok(());
+    }
+    let num = |v: &Value| match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    if a.iter().all(|v| num(v).is_some()) {
+        a.sort_by(|x, y| {
+            num(x)
+                .partial_cmp(&num(y))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        return Ok(());
+    }
+    let types: Vec<&str> = a.iter().map(Value::type_name).collect();
+    Err(Error::Lookup(format!(
+        "sort_merged_arrays: cannot sort an array of {}",
+        types.join(", ")
+    )))
 }
 
 #[cfg(test)]

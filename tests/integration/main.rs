@@ -9,6 +9,7 @@ mod cross;
 mod edit;
 mod gnupg;
 mod help_examples;
+mod hiera;
 mod lookup;
 mod man;
 mod pkcs7;
