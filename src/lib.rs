@@ -60,6 +60,7 @@ pub mod lookup;
 pub mod pgp;
 pub mod recipients;
 pub mod recrypt;
+pub mod serve;
 pub mod stale;
 pub mod token;
 pub mod value;
