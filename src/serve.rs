@@ -179,34 +179,32 @@ pub fn error_line(id: Option<&Value>, error: ErrorReply) -> ReplyLine {
 /// payload's whitespace ignored (block values arrive with their line breaks).
 pub fn parse_token(value: &str) -> Option<EncToken> {
     let text = value.trim();
-    let tokens = token::scan(text, Kinds::ENC);
-    match tokens.as_slice() {
-        [t] => match &t.token {
-            Token::Enc(e) if e.raw == text => Some(e.clone()),
-            _ => None,
-        },
-        _ => {
-            // The scanner only takes whitespace in block payloads that follow `>`; accept the
-            // bare token with a wrapped payload too.
-            let inner = text.strip_prefix("ENC[")?.strip_suffix(']')?;
-            let (scheme, payload) = match inner.split_once(',') {
-                Some((s, p)) if s.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                    (Some(s.to_string()), p)
-                }
-                _ => (None, inner),
-            };
-            let ok = !payload.is_empty()
-                && payload
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c) || c.is_whitespace());
-            ok.then(|| EncToken {
-                scheme,
-                payload: payload.to_string(),
-                form: Form::String,
-                raw: text.to_string(),
-            })
+    if let [t] = token::scan(text, Kinds::ENC).as_slice() {
+        if let Token::Enc(e) = &t.token {
+            if e.raw == text {
+                return Some(e.clone());
+            }
         }
     }
+    // The scanner takes whitespace only in block payloads that follow `>`; accept the bare
+    // token with a wrapped or folded payload too (YAML folds a `>` block's lines with spaces).
+    let inner = text.strip_prefix("ENC[")?.strip_suffix(']')?;
+    let (scheme, payload) = match inner.split_once(',') {
+        Some((s, p)) if s.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            (Some(s.to_string()), p)
+        }
+        _ => (None, inner),
+    };
+    let ok = !payload.is_empty()
+        && payload
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c) || c.is_whitespace());
+    ok.then(|| EncToken {
+        scheme,
+        payload: payload.to_string(),
+        form: Form::String,
+        raw: text.to_string(),
+    })
 }
 
 /// Answers one request line with the keys at hand. Never fails: a bad request gets an error
@@ -703,6 +701,8 @@ mod tests {
         assert_eq!(t.scheme.as_deref(), Some("GPG"));
         assert_eq!(t.base64(), "aGVsbG8=");
         let t = parse_token("ENC[GPG,aGVs\n    bG8=]\n").unwrap();
+        assert_eq!(t.base64(), "aGVsbG8=");
+        let t = parse_token("ENC[GPG,aGVs bG8=]\n").unwrap();
         assert_eq!(t.base64(), "aGVsbG8=");
         let t = parse_token("ENC[aGVsbG8=]").unwrap();
         assert_eq!(t.scheme, None);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::fsutil::read_bytes;
+use eyaml_gpg::pgp::Keystore;
 use eyaml_gpg::serve::{self, Control, ErrorReply, Options};
 use nix::unistd::{Gid, Group, Uid, User};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -56,6 +57,15 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
         allow_gids: gids(&args.allow_group)?,
         method,
     };
+    // Keys and signal handlers first: the socket appears only once the service can answer
+    // and stop cleanly.
+    let store = ctx.keystore().map_err(|e| UsageError(format!("{e:#}")))?;
+    ctx.ui.info(&format!(
+        "{} secret key(s): {}",
+        store.secret_key_ids().len(),
+        store.secret_key_descriptions().join(", ")
+    ));
+    let control = signals()?;
     let (listener, owned) = if inherited.len() > 0 {
         let l = inherited
             .take_unix_listener(0)
@@ -74,7 +84,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
         ));
         (l, Some(path))
     };
-    let result = serve_until_stopped(ctx, &listener, options);
+    let result = serve_until_stopped(ctx, &listener, store, options, &control);
     if let Some(path) = owned {
         let _ = std::fs::remove_file(&path);
     }
@@ -83,13 +93,9 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
     Ok(())
 }
 
-fn serve_until_stopped(ctx: &Context, listener: &UnixListener, options: Options) -> Result<()> {
-    let store = ctx.keystore().map_err(|e| UsageError(format!("{e:#}")))?;
-    ctx.ui.info(&format!(
-        "{} secret key(s): {}",
-        store.secret_key_ids().len(),
-        store.secret_key_descriptions().join(", ")
-    ));
+/// Flags set by SIGHUP (reload) and SIGTERM/SIGINT (stop), with a wake-up pipe for the
+/// accept loop.
+fn signals() -> Result<Control> {
     let (wake_tx, wake_rx) = UnixStream::pair().context("wake-up pipe")?;
     let control = Control {
         reload: Arc::new(AtomicBool::new(false)),
@@ -105,6 +111,16 @@ fn serve_until_stopped(ctx: &Context, listener: &UnixListener, options: Options)
         signal_hook::low_level::pipe::register(signal, wake_tx.try_clone()?)
             .context("signal handler")?;
     }
+    Ok(control)
+}
+
+fn serve_until_stopped(
+    ctx: &Context,
+    listener: &UnixListener,
+    store: Keystore,
+    options: Options,
+    control: &Control,
+) -> Result<()> {
     let (settings, ui) = (ctx.settings.clone(), ctx.ui);
     let log_ui = ctx.ui;
     serve::run(
@@ -112,7 +128,7 @@ fn serve_until_stopped(ctx: &Context, listener: &UnixListener, options: Options)
         store,
         move || keys::keystore(&settings, &ui).map_err(|e| format!("{e:#}")),
         options,
-        &control,
+        control,
         Box::new(move |m: &str| log_ui.info(m)),
     )?;
     Ok(())
