@@ -145,6 +145,18 @@ pub enum Command {
     )]
     Createkeys(CreatekeysArgs),
 
+    /// Serve decryption to Puppet servers on a Unix socket (newline-delimited JSON)
+    #[command(
+        after_help = "Signals: SIGHUP reloads the keys, SIGTERM and SIGINT stop and remove the socket. Under systemd \
+                      socket activation (LISTEN_FDS) the inherited socket is served and --socket is not needed.\n\n\
+                      Exit status: 0 stopped (--check: every value decrypted; --once: a reply was written), \
+                      1 --check found values it cannot decrypt, 2 usage or environment error.\n\n\
+                      Examples:\n  eyaml-gpg serve --socket /run/eyaml-gpg/eyaml-gpg.sock --allow-group puppet --gpg-gnupghome /etc/puppetlabs/eyaml-gpg\n  \
+                      eyaml-gpg serve --check /etc/puppetlabs/code/environments\n  \
+                      eyaml-gpg serve --once request.json"
+    )]
+    Serve(ServeArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -470,4 +482,52 @@ pub struct TextconvArgs {
     /// The file git hands over
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The socket to create (its directory must not be world-writable)
+    #[arg(long, value_name = "PATH", required_unless_present_any = ["check", "once"])]
+    pub socket: Option<PathBuf>,
+
+    /// Permissions of the socket file, octal
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// A user (name or uid) allowed to connect (repeatable; default: the service's own uid)
+    #[arg(long, value_name = "USER")]
+    pub allow_uid: Vec<String>,
+
+    /// A group (name or gid) whose members, by primary group, may connect (repeatable)
+    #[arg(long, value_name = "GROUP")]
+    pub allow_group: Vec<String>,
+
+    /// Most clients connected at once
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_clients: usize,
+
+    /// Largest request line in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_request: usize,
+
+    /// Largest reply line in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_reply: usize,
+
+    /// Decrypt every value under these directories once, report what cannot be read, and exit
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["socket", "once"])]
+    pub check: Vec<PathBuf>,
+
+    /// Answer the one request in FILE on standard output and exit (the Puppet module's binary
+    /// mode)
+    #[arg(long, value_name = "FILE", conflicts_with = "socket")]
+    pub once: Option<PathBuf>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("{s:?} is not an octal file mode such as 0660")),
+    }
 }

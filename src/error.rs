@@ -58,6 +58,14 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// The service socket cannot be set up (unsafe directory, in use, not a socket).
+    #[error("{}: {message}", path.display())]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A file changed on disk between being read and being rewritten.
     #[error("{}: changed on disk while being re-encrypted; not written", .0.display())]
     ChangedOnDisk(PathBuf),

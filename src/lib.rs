@@ -78,6 +78,7 @@ pub mod pkcs7;
 pub mod recipients;
 pub mod recrypt;
 pub mod scheme;
+pub mod serve;
 pub mod stale;
 pub mod token;
 pub mod tree;

@@ -40,10 +40,8 @@ fn main() -> ExitCode {
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
-        Command::Recrypt(a) => match commands::recrypt::run(&ctx, a) {
-            Ok(code) => return code,
-            Err(e) => Err(e),
-        },
+        Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
+        Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

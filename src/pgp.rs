@@ -367,6 +367,25 @@ impl Keystore {
         }
     }
 
+    /// Key ids of the decryption-capable secret keys held in process and by providers, without
+    /// duplicates (what `serve` reports on `ping`).
+    pub fn secret_key_ids(&self) -> Vec<KeyId> {
+        let mut out: Vec<KeyId> = self
+            .secrets
+            .iter()
+            .filter(|s| {
+                s.key.has_secret() && is_encryption_capable(&self.certs[s.cert].cert, &s.key)
+            })
+            .map(|s| key_id(&s.key.keyid()))
+            .collect();
+        for p in &self.providers {
+            out.extend(p.key_ids());
+        }
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|id| seen.insert(*id));
+        out
+    }
+
     /// Descriptions of the secret keys held in process and by providers.
     pub fn secret_key_descriptions(&self) -> Vec<String> {
         let mut out: Vec<String> = self

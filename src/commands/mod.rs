@@ -8,6 +8,7 @@ pub mod encrypt;
 pub mod generate;
 pub mod lookup;
 pub mod recrypt;
+pub mod serve;
 pub mod textconv;
 
 use std::io::Write;

@@ -15,4 +15,5 @@ mod man;
 mod pkcs7;
 mod psych;
 mod recrypt;
+mod serve;
 mod snapshots;

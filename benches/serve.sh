@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# eyaml-gpg serve under load, and Hiera lookups through the Puppet module against the path
+# Puppet Server takes today (hiera-eyaml-gpg's ruby_gpg: one `gpg --decrypt` per value, the
+# ciphertext in a temp file). Same machine, same run, Bob's cv25519 key from the reference set.
+#   benches/serve.sh [CLIENTS] [DECRYPTS] [KEYS]
+# 1. CLIENTS concurrent clients (Ruby processes) send DECRYPTS single-value requests in all:
+#    throughput, p99 latency, the service's max RSS, errors.
+# 2. Lookup of KEYS encrypted keys in one data file through real Puppet (Puppet::Pal, one
+#    process): eyaml_gpg::lookup_key in socket mode, in binary mode, and a gpg --decrypt per
+#    value from Ruby. Times exclude Puppet's start-up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:-16}
+decrypts=${2:-10000}
+nkeys=${3:-100}
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet
+    BIN=target/release/eyaml-gpg
+fi
+bin=$(realpath "$BIN")
+keys=$(realpath fixtures/reference/keys)
+work=$(mktemp -d)
+mkdir -m 700 "$work/run" "$work/gnupg"
+export HOME=$work GNUPGHOME=$work/gnupg
+trap 'kill $server 2>/dev/null || true; gpgconf --kill gpg-agent 2>/dev/null || true; rm -rf "$work"' EXIT
+echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+for ((i = 0; i < nkeys; i++)); do
+    echo "bench::key$i: DEC::GPG[secret number $i]!"
+done > "$work/plain.eyaml"
+"$bin" encrypt -e "$work/plain.eyaml" --gpg-keyring "$keys/bob.pub.asc" \
+    --gpg-recipients bob@example.com > "$work/data.eyaml"
+
+sock=$work/run/eyaml-gpg.sock
+"$bin" -q serve --socket "$sock" --gpg-keyring "$keys/bob.sec.asc" &
+server=$!
+until [ -S "$sock" ]; do sleep 0.05; done
+
+echo "== serve: $clients clients, $decrypts decrypts"
+token=$(grep -o 'ENC\[GPG,[^]]*\]' "$work/data.eyaml" | head -1)
+per=$((decrypts / clients))
+t0=$(date +%s%N)
+for ((c = 0; c < clients; c++)); do
+    ruby -rsocket -rjson -e '
+        sock = UNIXSocket.new(ARGV[0]); req = JSON.generate("v" => 1, "op" => "decrypt", "values" => [ARGV[1]]) + "\n"
+        lat = []; errors = 0
+        ARGV[2].to_i.times do
+          t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          sock.write(req); r = JSON.parse(sock.gets)
+          lat << Process.clock_gettime(Process::CLOCK_MONOTONIC) - t
+          errors += 1 unless r["ok"] && r["results"][0]["ok"]
+        end
+        puts lat.map { |x| (x * 1e6).round }.join("\n"); warn "errors #{errors}" if errors > 0
+    ' "$sock" "$token" "$per" > "$work/lat.$c" 2> "$work/err.$c" &
+done
+wait $(jobs -p | grep -v "^$server$") 2>/dev/null || true
+t1=$(date +%s%N)
+total=$(cat "$work"/lat.* | wc -l)
+errors=$(cat "$work"/err.* | awk '{s += $2} END {print s + 0}')
+p99=$(cat "$work"/lat.* | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.99)]}')
+p50=$(cat "$work"/lat.* | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.5)]}')
+rss=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
+ms=$(((t1 - t0) / 1000000))
+echo "decrypts: $total in ${ms} ms = $((total * 1000 / (ms > 0 ? ms : 1)))/s; p50 ${p50} µs, p99 ${p99} µs; max RSS ${rss} kB; errors $errors"
+
+echo "== lookup of $nkeys encrypted keys through Puppet"
+gpg --batch --quiet --import "$keys/bob.sec.asc"
+mkdir -p "$work/envs/sock" "$work/envs/bin" "$work/data"
+cp "$work/data.eyaml" "$work/data/common.eyaml"
+cat > "$work/envs/sock/hiera.yaml" <<EOF
+{"version": 5, "defaults": {"datadir": "$work/data"}, "hierarchy": [{"name": "s", "lookup_key": "eyaml_gpg::lookup_key", "paths": ["common.eyaml"], "options": {"socket": "$sock"}}]}
+EOF
+cat > "$work/envs/bin/hiera.yaml" <<EOF
+{"version": 5, "defaults": {"datadir": "$work/data"}, "hierarchy": [{"name": "b", "lookup_key": "eyaml_gpg::lookup_key", "paths": ["common.eyaml"], "options": {"binary": "$bin", "gpg_keyring": "$keys/bob.sec.asc"}}]}
+EOF
+ruby -rjson -rtempfile -e '
+    require "puppet_pal"
+    work, mod, n = ARGV[0], ARGV[1], ARGV[2].to_i
+    Puppet.initialize_settings(["--vardir", work, "--confdir", work, "--codedir", work])
+    keys = (0...n).map { |i| "bench::key#{i}" }
+    def clock; Process.clock_gettime(Process::CLOCK_MONOTONIC); end
+    times = {}
+    %w[sock bin].each do |e|
+      Puppet::Pal.in_environment(e, env_dir: "#{work}/envs/#{e}", pre_modulepath: [mod], facts: {}) do |pal|
+        pal.with_script_compiler do |c|
+          t = clock
+          keys.each_with_index { |k, i| v = c.call_function("lookup", k); raise "bad #{k}" unless v == "secret number #{i}" }
+          times[e] = clock - t
+        end
+      end
+    end
+    # ruby_gpg: the ciphertext to a temp file, one gpg --decrypt per value.
+    tokens = File.read("#{work}/data.eyaml").scan(/ENC\[GPG,([^\]]*)\]/).flatten
+    t = clock
+    tokens.each_with_index do |b64, i|
+      f = Tempfile.new("ruby_gpg"); f.binmode; f.write(b64.unpack1("m")); f.close
+      out = IO.popen(["gpg", "--batch", "--quiet", "--decrypt", f.path], err: File::NULL, &:read)
+      f.unlink
+      raise "bad gpg #{i}" unless out == "secret number #{i}"
+    end
+    times["gpg"] = clock - t
+    ms = ->(x) { (x * 1000).round(1) }
+    puts "socket mode: #{ms[times["sock"]]} ms; binary mode: #{ms[times["bin"]]} ms; gpg per value: #{ms[times["gpg"]]} ms"
+    puts "socket mode is #{(times["gpg"] / times["sock"]).round(1)}x the gpg-per-value path; binary mode #{(times["gpg"] / times["bin"]).round(1)}x"
+' "$work" "$(realpath contrib/puppet)" "$nkeys"
