@@ -57,6 +57,7 @@ pub mod fsutil;
 pub mod gnupg;
 pub mod hiera;
 pub mod lookup;
+pub mod merge;
 pub mod pgp;
 pub mod recipients;
 pub mod recrypt;

@@ -6,6 +6,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod generate;
 pub mod lookup;
+pub mod merge;
 pub mod recrypt;
 pub mod textconv;
 
