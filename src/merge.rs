@@ -304,7 +304,12 @@ impl<'a> Merger<'a> {
             }
         };
         if po == pt {
-            return self.one_sided(Some(o), Some(po), name, desired);
+            // Equal plaintexts: keep the side already encrypted to the file's recipients.
+            return if !self.is_current(o, desired) && self.is_current(t, desired) {
+                self.one_sided(Some(t), Some(pt), name, desired)
+            } else {
+                self.one_sided(Some(o), Some(po), name, desired)
+            };
         }
         let Some(b) = b else {
             return conflict("added on both sides with different values".into());
@@ -320,6 +325,32 @@ impl<'a> Merger<'a> {
         }
     }
 
+    /// Whether `e` is encrypted to exactly the desired keys (false when they are unknown).
+    fn is_current(
+        &self,
+        e: &EncToken,
+        desired: &OnceLock<std::result::Result<Vec<EncryptionKey>, String>>,
+    ) -> bool {
+        match self.desired_keys(desired) {
+            Some(keys) => matches!(
+                inspect_value(self.backend, e, &self.method, keys),
+                ValueState::Current
+            ),
+            None => false,
+        }
+    }
+
+    fn desired_keys<'d>(
+        &self,
+        desired: &'d OnceLock<std::result::Result<Vec<EncryptionKey>, String>>,
+    ) -> Option<&'d [EncryptionKey]> {
+        let f = self.desired.as_ref()?;
+        desired
+            .get_or_init(|| f().map_err(|e| e.to_string()))
+            .as_deref()
+            .ok()
+    }
+
     /// A value taken from one side, re-encrypted when it is not encrypted to exactly the
     /// desired keys (and a key can read it).
     fn one_sided(
@@ -333,11 +364,7 @@ impl<'a> Merger<'a> {
             return (Resolution::Take(None), None, false);
         };
         let keep = Resolution::Take(Some(e.raw.clone()));
-        let Some(desired_fn) = &self.desired else {
-            return (keep, None, false);
-        };
-        let keys = desired.get_or_init(|| desired_fn().map_err(|e| e.to_string()));
-        let Ok(keys) = keys else {
+        let Some(keys) = self.desired_keys(desired) else {
             return (keep, None, false);
         };
         match inspect_value(self.backend, e, &self.method, keys) {
@@ -794,6 +821,38 @@ mod tests {
         );
         // Deleted on one side, untouched on the other: a clean deletion.
         assert_eq!(plain_merge(base, ours, base), (ours.into(), 0));
+    }
+
+    #[test]
+    fn with_a_key_a_re_encryption_gives_way_to_the_other_sides_change() {
+        let mut keys = Keystore::new();
+        keys.load_path(std::path::Path::new("fixtures/reference/keys/bob.sec.asc"))
+            .unwrap();
+        let to = vec![keys.resolve("bob@example.com").unwrap()];
+        let e = |p: &str| {
+            crate::eyaml::encrypt_value(&keys, &to, p.as_bytes(), &token::Form::String).unwrap()
+        };
+        let (a_base, a_ours, a_theirs) = (e("x"), e("x"), e("y"));
+        let (z_base, z_theirs) = (e("z"), e("z"));
+        let (s_ours, s_theirs) = (e("same"), e("same"));
+        let base = format!("a: {a_base}\nz: {z_base}\n");
+        let ours = format!("s: {s_ours}\na: {a_ours}\n");
+        let theirs = format!("s: {s_theirs}\na: {a_theirs}\nz: {z_theirs}\n");
+        let m = Merger::new(&keys).merge(base.as_bytes(), ours.as_bytes(), theirs.as_bytes());
+        assert_eq!(m.conflicts, 0, "{:?}", m.notes);
+        assert_eq!(
+            String::from_utf8(m.text).unwrap(),
+            format!("s: {s_ours}\na: {a_theirs}\n"),
+            "a: their change; z: our deletion (they only re-encrypted); s: equal plaintexts"
+        );
+        // Recipients that cannot be resolved: nothing re-encrypted, one note.
+        let m = Merger::new(&keys)
+            .desired(Box::new(|| {
+                keys.resolve("nobody@example.com").map(|k| vec![k])
+            }))
+            .merge(base.as_bytes(), ours.as_bytes(), theirs.as_bytes());
+        assert_eq!(m.reencrypted, 0);
+        assert!(m.notes[0].starts_with("values changed on one side were not re-encrypted"));
     }
 
     #[test]

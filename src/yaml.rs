@@ -454,6 +454,33 @@ mod tests {
     }
 
     #[test]
+    fn scalar_paths_name_every_value() {
+        let text = "---\na: 1\nb:\n  c: [x, {d: \"q\"}]\n  e: >\n    folded\nl:\n  - one\n  - two: 3\n? [k]\n: v\n";
+        let got: Vec<(String, &str)> = scalar_paths(text)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.path.join("."), &text[s.range]))
+            .collect();
+        let want = [
+            ("a", "1"),
+            ("b.c.0", "x"),
+            ("b.c.1.d", "\"q\""),
+            ("l.0", "one"),
+            ("l.1.two", "3"),
+            ("", "v"),
+        ];
+        for (path, value) in want {
+            assert!(
+                got.iter().any(|(p, v)| p == path && v.trim() == value),
+                "{path}: {got:?}"
+            );
+        }
+        let e = got.iter().find(|(p, _)| p == "b.e").unwrap();
+        assert!(e.1.contains("folded"), "{e:?}");
+        assert!(scalar_paths("a: [\n").is_err());
+    }
+
+    #[test]
     fn locate_finds_written_values() {
         let text =
             "# c\na: 1\nb:\n  c: [x, {d: 2}]\n  'e.f': |\n    text\nl:\n  - one\n  - two: 3\n";
