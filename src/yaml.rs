@@ -171,11 +171,7 @@ pub fn scalar_paths(text: &str) -> Result<Vec<ScalarAt>, YamlError> {
         match event {
             Event::DocumentStart(..) if started => break,
             Event::DocumentStart(..) => started = true,
-            Event::DocumentEnd | Event::StreamEnd => {
-                if started {
-                    break;
-                }
-            }
+            Event::DocumentEnd | Event::StreamEnd if started => break,
             Event::Comment(..) | Event::StreamStart => {}
             _ if in_key > 0 => match event {
                 Event::MappingStart(..) | Event::SequenceStart(..) => in_key += 1,
