@@ -10,7 +10,8 @@
 # The merge runs with bob's cv25519 secret key and the puppet master's public key in keyring
 # files; the 10 edited values are decrypted and re-encrypted to the new recipients.
 #
-# Usage: benches/merge.sh      (VALUES / RUNS to resize; KEEP=1 keeps the files)
+# Usage: benches/merge.sh      (VALUES / RUNS to resize; KEEP=1 keeps the files; PROFILE=dev
+#                               times the debug build instead of the release build)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +20,15 @@ RUNS=${RUNS:-7}
 KEYS=$ROOT/fixtures/reference/keys
 . "$ROOT/benches/lib.sh"
 
-cargo build -q --release --manifest-path "$ROOT/Cargo.toml" --bin eyaml-gpg
-BIN=$ROOT/target/release/eyaml-gpg
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "${PROFILE:-release}" = dev ]; then
+    cargo build -q --manifest-path "$ROOT/Cargo.toml" --bin eyaml-gpg
+    BIN=$TARGET/debug/eyaml-gpg
+else
+    cargo build -q --release --manifest-path "$ROOT/Cargo.toml" --bin eyaml-gpg
+    BIN=$TARGET/release/eyaml-gpg
+fi
+echo "binary: $BIN"
 
 W=$(mktemp -d /tmp/eyaml-gpg-bench.XXXXXX)
 cleanup() { if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi; }
