@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use eyaml_gpg::crypto::Backend;
-use eyaml_gpg::eyaml::{self, Method};
+use eyaml_gpg::eyaml;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::{self, Scheme};
 use eyaml_gpg::token::{self, Kinds, Token};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names: Vec<String> = args[split + 1].split(',').map(str::to_string).collect();
     let keys = eyaml::resolve_all(&store, &names)?;
     let files: Vec<PathBuf> = args[split + 2..].iter().map(PathBuf::from).collect();
-    let method = Method::default();
+    let method = Scheme::Gpg;
     let cpu_start = thread_cpu_ns();
     let mut values = 0usize;
     let mut total = Duration::ZERO;
@@ -38,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for t in token::scan(&text, Kinds::ENC) {
             if let Token::Enc(e) = &t.token {
                 let start = Instant::now();
-                let plain = eyaml::decrypt_value(&store, e, &method)?;
+                let plain = scheme::decrypt(&store, e, method)?;
                 decrypting += start.elapsed();
                 let message = store.encrypt(&keys, &plain)?;
                 total += start.elapsed();

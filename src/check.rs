@@ -21,9 +21,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::crypto::{Backend, EncryptionKey, KeyId, MessageInfo};
+use crate::crypto::{EncryptionKey, KeyId, MessageInfo};
 use crate::error::Error;
-use crate::eyaml::Method;
+use crate::scheme::{KeyMaterial, Scheme};
 use crate::stale::{self, ValueState};
 use crate::token::{self, Kinds, Located, Token};
 
@@ -341,26 +341,26 @@ impl RecipientsCheck {
 
 /// Applies the rules with one key store and configuration.
 pub struct Checker<'a> {
-    backend: &'a dyn Backend,
+    backend: &'a dyn KeyMaterial,
     config: &'a Config,
-    method: Method,
+    method: Scheme,
     now: SystemTime,
 }
 
 impl<'a> Checker<'a> {
     /// A checker using `backend` for public keys and message inspection (no secret key is
     /// ever used).
-    pub fn new(backend: &'a dyn Backend, config: &'a Config) -> Self {
+    pub fn new(backend: &'a dyn KeyMaterial, config: &'a Config) -> Self {
         Checker {
             backend,
             config,
-            method: Method::default(),
+            method: Scheme::Gpg,
             now: SystemTime::now(),
         }
     }
 
     /// The method assumed for `ENC[payload]` values without a scheme (`-n`).
-    pub fn with_method(mut self, method: Method) -> Self {
+    pub fn with_method(mut self, method: Scheme) -> Self {
         self.method = method;
         self
     }
@@ -398,7 +398,7 @@ impl<'a> Checker<'a> {
             let line = i + 1;
             let column = raw[..raw.find(name.as_str()).unwrap_or(0)].chars().count() + 1;
             let naming = naming_kind(&name);
-            let resolved = resolve.then(|| self.backend.resolve(&name));
+            let resolved = resolve.then(|| self.backend.gpg().resolve(&name));
             if let Some(kind) = naming {
                 let fpr = match &resolved {
                     Some(Ok(k)) => format!(" ({})", k.cert.fingerprint),
@@ -418,7 +418,7 @@ impl<'a> Checker<'a> {
                 None => {}
                 Some(Ok(k)) => {
                     let soon = self.now + self.config.expiry_warning;
-                    let status = self.backend.recipient_status(&k.cert.fingerprint);
+                    let status = self.backend.gpg().recipient_status(&k.cert.fingerprint);
                     if let Some(exp) = status.iter().filter_map(|s| s.expires).min() {
                         if exp <= soon {
                             out.findings.push(finding(
@@ -439,6 +439,7 @@ impl<'a> Checker<'a> {
                 Some(Err(e)) => {
                     let dead: Vec<_> = self
                         .backend
+                        .gpg()
                         .recipient_status(&name)
                         .into_iter()
                         .filter(|s| s.revoked || s.expires.is_some_and(|t| t <= self.now))
@@ -599,7 +600,7 @@ impl<'a> Checker<'a> {
         key: Option<String>,
         recipients: Option<&RecipientsCheck>,
     ) {
-        let info = match stale::message_info(self.backend, e, &self.method) {
+        let info = match stale::message_info(self.backend, e, self.method) {
             Ok(info) => info,
             Err(err) => {
                 let unsupported = matches!(err, Error::UnsupportedScheme(_));
@@ -655,7 +656,7 @@ impl<'a> Checker<'a> {
                     "still encrypted to {}",
                     removed
                         .iter()
-                        .map(|id| match self.backend.describe(id) {
+                        .map(|id| match self.backend.gpg().describe(id) {
                             Some(c) => match c.user_id {
                                 Some(u) => format!("{id} ({u})"),
                                 None => id.to_string(),

@@ -4,14 +4,14 @@
 //! new values are encrypted, and the result is checked as YAML before anyone writes it.
 //!
 //! ```
-//! use eyaml_gpg::{edit::{Options, Outcome, Session}, eyaml::Method, pgp::Keystore};
+//! use eyaml_gpg::{edit::{Options, Outcome, Session}, pgp::Keystore, scheme::Scheme};
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
 //! keys.load_path(Path::new("fixtures/reference/keys/bob.sec.asc"))?;
 //! let path = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
 //! let original = std::fs::read_to_string(path)?;
-//! let session = Session::new(&keys, &original, path, &Method::default(), Options::default());
+//! let session = Session::new(&keys, &original, path, Scheme::Gpg, Options::default());
 //! assert!(session.editor_text().contains("DEC(1)::GPG[dev-db-pass]!"));
 //! // What the editor hands back: one secret changed.
 //! let edited = session.editor_text().replace("[dev-db-pass]!", "[new-pass]!");
@@ -31,10 +31,12 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
-use crate::crypto::{Backend, EncryptionKey};
+use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::eyaml::{self, Method};
-use crate::token::{self, EncToken, Form, Kinds, LineCounter, Located, Token, GPG_TAG};
+use crate::eyaml;
+use crate::fsutil;
+use crate::scheme::{self, KeyMaterial, Scheme};
+use crate::token::{self, EncToken, Form, Kinds, LineCounter, Located, Token};
 use crate::yaml;
 
 /// The Ruby tool's edit-mode preamble, byte for byte (it names PKCS7 too; the text is kept so
@@ -116,7 +118,7 @@ pub struct Session {
     body: Zeroizing<String>,
     added_newline: bool,
     options: Options,
-    method: Method,
+    method: Scheme,
 }
 
 impl std::fmt::Debug for Session {
@@ -135,17 +137,17 @@ impl Session {
     /// secret key, not UTF-8, a plaintext containing `]!`) stay `ENC[…]` and are counted in a
     /// note (see [`Session::notes`]).
     pub fn new(
-        backend: &dyn Backend,
+        keys: &dyn KeyMaterial,
         original: &str,
         path: &Path,
-        method: &Method,
+        method: Scheme,
         options: Options,
     ) -> Session {
         let tokens = token::scan(original, Kinds::ENC);
         let mut shown: Vec<Option<Zeroizing<String>>> = vec![None; tokens.len()];
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         if options.decrypt {
-            for (i, r) in eyaml::decrypt_all(backend, &tokens, method, path) {
+            for (i, r) in eyaml::decrypt_all(keys, &tokens, method, path) {
                 let reason = match r {
                     Ok(p) => match std::str::from_utf8(&p) {
                         Ok(s) if s.contains("]!") => {
@@ -173,7 +175,8 @@ impl Session {
         for (i, t) in tokens.iter().enumerate() {
             match (&t.token, &shown[i]) {
                 (Token::Enc(e), Some(p)) => {
-                    body.push_str(&token::render_dec(GPG_TAG, Some(i as u64), p, &e.form))
+                    let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                    body.push_str(&token::render_dec(tag, Some(i as u64), p, &e.form))
                 }
                 (tok, _) => body.push_str(tok.raw()),
             }
@@ -192,7 +195,7 @@ impl Session {
             body,
             added_newline,
             options,
-            method: method.clone(),
+            method,
         }
     }
 
@@ -225,7 +228,7 @@ impl Session {
     /// read as an encrypted message: an ENC value shown in the editor (no secret key, `-d`)
     /// that the editor changed by accident would otherwise be saved corrupt. Other schemes are
     /// left to `check`.
-    fn damaged_enc_values(&self, backend: &dyn Backend, body: &str) -> Vec<Error> {
+    fn damaged_enc_values(&self, keys: &dyn KeyMaterial, body: &str) -> Vec<Error> {
         let original: std::collections::HashSet<&str> = self
             .tokens
             .iter()
@@ -241,13 +244,11 @@ impl Session {
                 Token::Enc(e) if !original.contains(e.raw.as_str()) => Some((t, e)),
                 _ => None,
             })
-            .filter(|(_, e)| {
-                eyaml::check_scheme(e.scheme.as_deref().unwrap_or(&self.method.0)).is_ok()
-            })
             .filter_map(|(t, e)| {
-                let why = eyaml::decode_payload(e)
-                    .and_then(|m| backend.inspect(&m))
-                    .err()?;
+                let why = match scheme::inspect(keys, e, self.method) {
+                    Err(Error::UnknownScheme(_) | Error::UnsupportedScheme(_)) | Ok(_) => None,
+                    Err(why) => Some(why),
+                }?;
                 Some(
                     Error::EditText(format!(
                         "this ENC value is not in the file and cannot be read ({why}); \
@@ -268,7 +269,7 @@ impl Session {
     /// value must be encrypted (so trust and key problems only matter then).
     pub fn finish<F>(
         &self,
-        backend: &dyn Backend,
+        keys: &dyn KeyMaterial,
         edited: &str,
         resolve: F,
     ) -> std::result::Result<Outcome, Problem>
@@ -324,11 +325,7 @@ impl Session {
                 errors.push(shift(Error::UnknownDecId(id).at(&label, t.line, t.column)));
             }
         }
-        errors.extend(
-            self.damaged_enc_values(backend, body)
-                .into_iter()
-                .map(shift),
-        );
+        errors.extend(self.damaged_enc_values(keys, body).into_iter().map(shift));
         if !errors.is_empty() {
             return Err(Problem::Retry(errors));
         }
@@ -336,7 +333,7 @@ impl Session {
         // What each token of the edited text becomes: kept verbatim or to be encrypted.
         enum Piece<'a> {
             Text(std::borrow::Cow<'a, str>),
-            Encrypt(&'a str, &'a Form),
+            Encrypt(Scheme, &'a str, &'a Form),
         }
         let mut pieces = Vec::with_capacity(tokens.len());
         let (mut kept, mut to_encrypt) = (0, 0);
@@ -349,7 +346,9 @@ impl Session {
                     }
                     _ => {
                         to_encrypt += 1;
-                        Piece::Encrypt(&d.plaintext, &d.form)
+                        // `dec_tokens` accepted the tag.
+                        let scheme = Scheme::from_tag(&d.scheme).unwrap_or(self.method);
+                        Piece::Encrypt(scheme, &d.plaintext, &d.form)
                     }
                 },
                 tok => Piece::Text(tok.raw().into()),
@@ -369,8 +368,9 @@ impl Session {
                 .par_iter()
                 .zip(tokens.par_iter())
                 .map(|(p, t)| match p {
-                    Piece::Encrypt(plain, form) => Some(
-                        eyaml::encrypt_value(backend, &recipients, plain.as_bytes(), form)
+                    Piece::Encrypt(scheme, plain, form) => Some(
+                        scheme
+                            .encrypt(keys, &recipients, plain.as_bytes(), form)
                             .map_err(|e| shift(e.at(&label, t.line, t.column))),
                     ),
                     Piece::Text(_) => None,
@@ -389,7 +389,7 @@ impl Session {
                 Piece::Text(s) => out.push_str(s),
                 Piece::Encrypt(..) => match encrypted.get(i) {
                     Some(Some(Ok(s))) => out.push_str(s),
-                    Some(Some(Err(e))) => errors.push(clone_error(e)),
+                    Some(Some(Err(e))) => errors.push(e.clone()),
                     _ => unreachable!("every value to encrypt was encrypted"),
                 },
             }
@@ -436,7 +436,7 @@ impl Session {
         if &e.form == form {
             e.raw.as_str().into()
         } else {
-            let tag = e.scheme.as_deref().unwrap_or(GPG_TAG);
+            let tag = e.scheme.as_deref().unwrap_or(self.method.tag());
             token::render_enc(tag, &e.base64(), form).into()
         }
     }
@@ -537,24 +537,86 @@ fn shift_lines(e: Error, lines: usize) -> Error {
     }
 }
 
-/// Errors are not `Clone` (they may hold `io::Error`); encryption errors carry text only, so
-/// they are rebuilt from their message where needed.
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::At {
-            path,
-            line,
-            column,
-            source,
-        } => clone_error(source).at(path, *line, *column),
-        Error::NoKey(r) => Error::NoKey(r.clone()),
-        Error::Untrusted { short_id, email } => Error::Untrusted {
-            short_id: short_id.clone(),
-            email: email.clone(),
-        },
-        Error::NoRecipients => Error::NoRecipients,
-        other => Error::OpenPgp(other.to_string()),
+/// The file's bytes, `None` when it does not exist (a dangling symlink exists).
+pub fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => Ok(Some(fsutil::read_bytes(path)?)),
     }
+}
+
+/// Writes an edit's result to `path`, which held `before` (`None`: did not exist) when the
+/// edit began; an edit is never lost. If the file changed on disk meanwhile, the result goes
+/// next to it and the user merges by hand ([`Error::EditConflict`]); if the file cannot be
+/// written, the result is kept elsewhere ([`Error::EditNotWritten`]). `text` holds ciphertexts
+/// only, so a kept copy never holds a plaintext.
+pub fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
+    let now = current_bytes(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if now.as_deref() != before {
+        let what = if now.is_none() {
+            "was removed"
+        } else if before.is_none() {
+            "was created by someone else"
+        } else {
+            "changed on disk"
+        };
+        return Err(Error::EditConflict {
+            path: path.to_path_buf(),
+            what,
+            kept: rescue(path, &dir, text)?,
+        });
+    }
+    let mode = match before {
+        Some(_) => None,
+        None => Some(fsutil::new_file_mode(&dir)),
+    };
+    if let Err(e) = fsutil::write_atomic(path, text.as_bytes(), mode) {
+        return Err(Error::EditNotWritten {
+            cause: Box::new(e),
+            kept: rescue(path, &dir, text)?,
+        });
+    }
+    Ok(())
+}
+
+/// Saves the encrypted result of an edit that could not be written to `path`, as
+/// `NAME.eyaml-gpg-conflict-<UTC time>` next to it, else in the current directory, else in
+/// the home directory.
+fn rescue(path: &Path, dir: &Path, text: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = format!(
+        "{name}.eyaml-gpg-conflict-{}",
+        crate::datetime::timestamp(std::time::SystemTime::now())
+    );
+    let mut places = vec![dir.to_path_buf()];
+    places.extend(std::env::current_dir().ok());
+    places.extend(std::env::var_os("HOME").map(PathBuf::from));
+    let mut last = None;
+    for place in places {
+        let free = (1..100)
+            .map(|n| match n {
+                1 => place.join(&stem),
+                n => place.join(format!("{stem}-{n}")),
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err());
+        let Some(target) = free else { continue };
+        match fsutil::write_atomic(
+            &target,
+            text.as_bytes(),
+            Some(fsutil::new_file_mode(&place)),
+        ) {
+            Ok(()) => return Ok(target),
+            Err(e) => last = Some(Box::new(e)),
+        }
+    }
+    Err(Error::EditLost(last))
 }
 
 /// The program and arguments to run as the editor: `$VISUAL`, then `$EDITOR` (an empty
@@ -688,7 +750,7 @@ mod tests {
             k,
             orig,
             Path::new("t.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         )
     }
@@ -724,21 +786,22 @@ mod tests {
     /// A small file like BEHAVIOUR.md's `t.eyaml`, encrypted to bob.
     fn t_file(k: &Keystore) -> String {
         let r = bob_recipients(k).unwrap();
-        let a = eyaml::encrypt_value(k, &r, b"alpha", &Form::String).unwrap();
-        let b = eyaml::encrypt_value(
-            k,
-            &r,
-            b"bravo",
-            &Form::Block {
-                indentation: "    ".into(),
-            },
-        )
-        .unwrap();
+        let a = Scheme::Gpg.encrypt(k, &r, b"alpha", &Form::String).unwrap();
+        let b = Scheme::Gpg
+            .encrypt(
+                k,
+                &r,
+                b"bravo",
+                &Form::Block {
+                    indentation: "    ".into(),
+                },
+            )
+            .unwrap();
         T.replace("SECRET_A", &a).replace(">\n    SECRET_B", &b)
     }
 
     fn decrypt(k: &Keystore, text: &str) -> String {
-        eyaml::decrypt_to_dec(k, text, &Method::default(), Path::new("t"))
+        eyaml::decrypt_to_dec(k, text, Scheme::Gpg, Path::new("t"))
             .unwrap()
             .text
             .to_string()
@@ -786,7 +849,7 @@ mod tests {
                     &k,
                     &original,
                     &file,
-                    &Method::default(),
+                    Scheme::Gpg,
                     Options {
                         preamble,
                         decrypt: true,
@@ -802,7 +865,7 @@ mod tests {
                 n += 1;
             }
             // The reference's unchanged round trip: nothing to write.
-            let s = Session::new(&k, &original, &file, &Method::default(), Options::default());
+            let s = Session::new(&k, &original, &file, Scheme::Gpg, Options::default());
             assert_eq!(
                 s.finish(&k, &s.editor_text(), || unreachable!()).unwrap(),
                 Outcome::Unchanged
@@ -816,7 +879,7 @@ mod tests {
         let k = all_keys();
         let g = root().join("golden/development/app2/app2.eyaml.pre-edit");
         let original = std::fs::read_to_string(&g).unwrap();
-        let s = Session::new(&k, &original, &g, &Method::default(), Options::default());
+        let s = Session::new(&k, &original, &g, Scheme::Gpg, Options::default());
         let golden = std::fs::read_to_string(
             root().join("golden/development/app2/app2.eyaml.pre-edit.edit"),
         )
@@ -884,14 +947,14 @@ mod tests {
     fn an_empty_secret_round_trips() {
         let k = keys(&["bob.sec.asc"]);
         let r = bob_recipients(&k).unwrap();
-        let e = eyaml::encrypt_value(&k, &r, b"", &Form::String).unwrap();
-        let l = eyaml::encrypt_value(&k, &r, b"last", &Form::String).unwrap();
+        let e = Scheme::Gpg.encrypt(&k, &r, b"", &Form::String).unwrap();
+        let l = Scheme::Gpg.encrypt(&k, &r, b"last", &Form::String).unwrap();
         let orig = format!("---\nempty: {e}\nafter: plain text\nlast: {l}\n");
         let s = Session::new(
             &k,
             &orig,
             Path::new("e.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options {
                 preamble: false,
                 decrypt: true,
@@ -953,7 +1016,7 @@ mod tests {
             &k,
             &t_file(&k),
             Path::new("t.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         );
         for blank in ["", PREAMBLE, "\n\n", "# | x\n  \n"] {
@@ -971,7 +1034,7 @@ mod tests {
             &k,
             &t_file(&k),
             Path::new("t.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         );
         // Line 16 of the edit text (11 preamble lines + 5); the block value above it is several
@@ -1018,7 +1081,7 @@ mod tests {
             &home,
             &orig,
             Path::new("t.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         );
         let names = [
@@ -1036,16 +1099,22 @@ mod tests {
         let k = all_keys();
         let r = eyaml::resolve_all(&k, &["alice@example.com".into()]).unwrap();
         let bob = bob_recipients(&k).unwrap();
-        let alice_only = eyaml::encrypt_value(&k, &r, b"for alice", &Form::String).unwrap();
-        let bang = eyaml::encrypt_value(&k, &bob, b"a]!b", &Form::String).unwrap();
-        let fine = eyaml::encrypt_value(&k, &bob, b"fine", &Form::String).unwrap();
+        let alice_only = Scheme::Gpg
+            .encrypt(&k, &r, b"for alice", &Form::String)
+            .unwrap();
+        let bang = Scheme::Gpg
+            .encrypt(&k, &bob, b"a]!b", &Form::String)
+            .unwrap();
+        let fine = Scheme::Gpg
+            .encrypt(&k, &bob, b"fine", &Form::String)
+            .unwrap();
         let orig = format!("a: {alice_only}\nb: {bang}\nc: {fine}\n");
         let bob_keys = keys(&["bob.sec.asc"]);
         let s = Session::new(
             &bob_keys,
             &orig,
             Path::new("p.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         );
         assert_eq!(s.notes().len(), 2, "{:?}", s.notes());
@@ -1080,7 +1149,7 @@ mod tests {
             &k,
             &orig,
             Path::new("t.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options {
                 preamble: false,
                 decrypt: false,
@@ -1105,7 +1174,7 @@ mod tests {
             &k,
             orig,
             Path::new("n.eyaml"),
-            &Method::default(),
+            Scheme::Gpg,
             Options::default(),
         );
         assert!(s.editor_text().ends_with("newline\n"));

@@ -1,13 +1,16 @@
 //! The library's error type: one enum, variants carry the path and line where known, and no
 //! variant ever holds a secret.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A library result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in the library.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong in the library. `Clone`, so that one failure can be reported
+/// for every value it affects.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read or written.
@@ -17,7 +20,7 @@ pub enum Error {
         path: PathBuf,
         /// The cause.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// A path names a directory where a file was expected.
     #[error("{}: is a directory", path.display())]
@@ -95,6 +98,16 @@ pub enum Error {
     /// Decryption failed for another reason.
     #[error("decryption failed: {0}")]
     DecryptionFailed(String),
+    /// A `DEC` value ends at the first `]!`, and a later `]!` ends a line: the secret was
+    /// meant to go on (Ruby silently truncates it).
+    #[error(
+        "`]!` appears again at line {line} after this DEC value ends: a value ends at the first `]!`, \
+         so a secret cannot contain `]!` (encrypt it with `eyaml-gpg encrypt -f FILE` instead)"
+    )]
+    TruncatedDec {
+        /// The 1-based line of the later `]!`.
+        line: usize,
+    },
     /// A decrypted value is not UTF-8 text.
     #[error("the decrypted value is not UTF-8 text")]
     PlaintextNotUtf8,
@@ -134,6 +147,9 @@ pub enum Error {
         /// The key's e-mail address (may be empty).
         email: String,
     },
+    /// A `--gpg-keyring` path does not exist.
+    #[error("{}: keyring does not exist", .0.display())]
+    MissingKeyring(PathBuf),
     /// A key file could not be used.
     #[error("{}: {message}", path.display())]
     Keyring {
@@ -188,6 +204,32 @@ pub enum Error {
     /// A problem in the text an editor returned.
     #[error("{0}")]
     EditText(String),
+    /// The file changed on disk while its edit was open; the edit was saved elsewhere.
+    #[error(
+        "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
+         (encrypted) as {}: merge the two, e.g. compare `eyaml-gpg decrypt -e` of both",
+        path.display(),
+        kept.display()
+    )]
+    EditConflict {
+        /// The edited file.
+        path: PathBuf,
+        /// What happened to it (`changed on disk`, `was removed`, …).
+        what: &'static str,
+        /// Where the edit's result was saved.
+        kept: PathBuf,
+    },
+    /// The edited file could not be written; the edit was saved elsewhere.
+    #[error("{cause}; the file was not changed, your edit is saved (encrypted) as {}", kept.display())]
+    EditNotWritten {
+        /// Why the file could not be written.
+        cause: Box<Error>,
+        /// Where the edit's result was saved.
+        kept: PathBuf,
+    },
+    /// An edit's result could be saved nowhere (the last failure, if any place was tried).
+    #[error("{}", match .0 { Some(e) => format!("{e}; the edit could not be saved anywhere"), None => "no place to save the edit".to_string() })]
+    EditLost(Option<Box<Error>>),
     /// The edited text is empty.
     #[error("Edited file is blank")]
     EditBlank,
@@ -251,7 +293,22 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
+        }
+    }
+
+    /// Whether the error is about the environment (a missing GnuPG home or keyring) rather
+    /// than the input or the operation: the binary exits with status 2 for these.
+    pub fn is_environment(&self) -> bool {
+        match self {
+            Error::At { source, .. }
+            | Error::InFile { source, .. }
+            | Error::LookupDecrypt { source, .. } => source.is_environment(),
+            Error::NoGnupgHome(_)
+            | Error::NoGnupgHomeConfigured
+            | Error::MissingKeyring(_)
+            | Error::Keyring { .. } => true,
+            _ => false,
         }
     }
 
@@ -261,5 +318,85 @@ impl Error {
             Error::At { source, .. } | Error::InFile { source, .. } => source.root(),
             e => e,
         }
+    }
+}
+
+/// Several errors reported together (every bad value of a file, say); never empty when
+/// returned as an error.
+#[derive(Clone, Debug)]
+pub struct Errors(Vec<Error>);
+
+impl Errors {
+    /// `Ok` when `errors` is empty, else all of them as one error.
+    pub fn check(errors: Vec<Error>) -> std::result::Result<(), Errors> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Errors(errors))
+        }
+    }
+
+    /// The errors, in the order they were found.
+    pub fn iter(&self) -> std::slice::Iter<'_, Error> {
+        self.0.iter()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether any of them is about the environment (see [`Error::is_environment`]).
+    pub fn is_environment(&self) -> bool {
+        self.0.iter().any(Error::is_environment)
+    }
+}
+
+impl fmt::Display for Errors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Errors {}
+
+impl From<Error> for Errors {
+    fn from(e: Error) -> Self {
+        Errors(vec![e])
+    }
+}
+
+impl From<Vec<Error>> for Errors {
+    fn from(v: Vec<Error>) -> Self {
+        Errors(v)
+    }
+}
+
+impl IntoIterator for Errors {
+    type Item = Error;
+    type IntoIter = std::vec::IntoIter<Error>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Errors {
+    type Item = &'a Error;
+    type IntoIter = std::slice::Iter<'a, Error>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
     }
 }

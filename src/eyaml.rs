@@ -4,70 +4,20 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::crypto::{Backend, EncryptionKey, Plaintext};
-use crate::error::{Error, Result};
-use crate::token::{self, DecToken, EncToken, Form, Kinds, Located, Token, GPG_TAG};
-
-/// The encryption method for `ENC[payload]` values written without a scheme (`-n`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Method(pub String);
-
-impl Default for Method {
-    fn default() -> Self {
-        Method("gpg".into())
-    }
-}
-
-/// Checks that `scheme` names GPG; PKCS7 and other hiera-eyaml schemes are not implemented.
-pub fn check_scheme(scheme: &str) -> Result<()> {
-    if scheme.eq_ignore_ascii_case("gpg") {
-        Ok(())
-    } else if scheme.eq_ignore_ascii_case("pkcs7") {
-        Err(Error::UnsupportedScheme("PKCS7".into()))
-    } else {
-        Err(Error::UnknownScheme(scheme.to_string()))
-    }
-}
-
-/// Decodes the base64 payload of a value (whitespace ignored, as Ruby does for blocks).
-pub fn decode_payload(enc: &EncToken) -> Result<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD
-        .decode(enc.base64())
-        .map_err(|_| Error::Base64)
-}
-
-/// Encodes a message as the ENC payload: base64 without line breaks.
-pub fn encode_payload(message: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(message)
-}
-
-/// Decrypts one `ENC[…]` value.
-pub fn decrypt_value(backend: &dyn Backend, enc: &EncToken, method: &Method) -> Result<Plaintext> {
-    check_scheme(enc.scheme.as_deref().unwrap_or(&method.0))?;
-    backend.decrypt(&decode_payload(enc)?)
-}
-
-/// Encrypts a plaintext to `recipients` and renders it in `form`.
-pub fn encrypt_value(
-    backend: &dyn Backend,
-    recipients: &[EncryptionKey],
-    plaintext: &[u8],
-    form: &Form,
-) -> Result<String> {
-    let message = backend.encrypt(recipients, plaintext)?;
-    Ok(token::render_enc(GPG_TAG, &encode_payload(&message), form))
-}
+use crate::error::{Error, Errors, Result};
+use crate::scheme::{self, KeyMaterial, Scheme};
+use crate::token::{self, DecToken, Kinds, Located, Token};
 
 /// Decrypts every `ENC[…]` value of `tokens` in parallel; results are in token order, one per
 /// ENC token, each error located in `path`.
 pub fn decrypt_all(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     tokens: &[Located],
-    method: &Method,
+    method: Scheme,
     path: &Path,
 ) -> Vec<(usize, Result<Plaintext>)> {
     tokens
@@ -76,7 +26,7 @@ pub fn decrypt_all(
         .filter_map(|(i, t)| match &t.token {
             Token::Enc(e) => Some((
                 i,
-                decrypt_value(backend, e, method).map_err(|err| err.at(path, t.line, t.column)),
+                scheme::decrypt(keys, e, method).map_err(|err| err.at(path, t.line, t.column)),
             )),
             _ => None,
         })
@@ -85,7 +35,7 @@ pub fn decrypt_all(
 
 fn split_results(
     results: Vec<(usize, Result<Plaintext>)>,
-) -> Result<Vec<(usize, Plaintext)>, Vec<Error>> {
+) -> Result<Vec<(usize, Plaintext)>, Errors> {
     let mut ok = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
     for (i, r) in results {
@@ -94,11 +44,8 @@ fn split_results(
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(ok)
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(ok)
 }
 
 /// The result of decrypting a text into edit-mode form. `Debug` hides the text.
@@ -122,13 +69,13 @@ impl std::fmt::Debug for Decrypted {
 /// `decrypt -e`: every `ENC[…]` value replaced by `DEC::GPG[plaintext]!` in its own form.
 /// All failures are reported together; nothing is returned unless every value decrypted.
 pub fn decrypt_to_dec(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
-    method: &Method,
+    method: Scheme,
     path: &Path,
-) -> Result<Decrypted, Vec<Error>> {
+) -> Result<Decrypted, Errors> {
     let tokens = token::scan(text, Kinds::ENC);
-    let results = split_results(decrypt_all(backend, &tokens, method, path))?;
+    let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
     for (i, p) in results {
         plain[i] = Some(p);
@@ -143,33 +90,31 @@ pub fn decrypt_to_dec(
                     if s.contains("]!") {
                         ambiguous.push(t.line);
                     }
-                    out.push_str(&token::render_dec(GPG_TAG, None, s, &e.form));
+                    let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                    out.push_str(&token::render_dec(tag, None, s, &e.form));
                 }
                 Err(_) => errors.push(Error::PlaintextNotUtf8.at(path, t.line, t.column)),
             },
             (tok, _) => out.push_str(tok.raw()),
         }
     }
-    if errors.is_empty() {
-        Ok(Decrypted {
-            text: out,
-            ambiguous,
-        })
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(Decrypted {
+        text: out,
+        ambiguous,
+    })
 }
 
 /// `decrypt -s/-f/--stdin`: every `ENC[…]` value replaced by its plaintext. A multi-line
 /// plaintext that follows other text becomes a `|` block (hiera-eyaml's rule).
 pub fn decrypt_substitute(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
-    method: &Method,
+    method: Scheme,
     path: &Path,
-) -> Result<Zeroizing<Vec<u8>>, Vec<Error>> {
+) -> Result<Zeroizing<Vec<u8>>, Errors> {
     let tokens = token::scan(text, Kinds::ENC);
-    let results = split_results(decrypt_all(backend, &tokens, method, path))?;
+    let results = split_results(decrypt_all(keys, &tokens, method, path))?;
     let mut plain: Vec<Option<Plaintext>> = vec![None; tokens.len()];
     for (i, p) in results {
         plain[i] = Some(p);
@@ -210,28 +155,18 @@ pub fn decrypt_substitute(
 /// quoted `"x]!"` further down) is not a value's end and is left alone.
 ///
 /// Deliberate difference: Ruby silently truncates such a secret.
-pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Vec<Error>> {
+pub fn check_truncation(tokens: &[Located], path: &Path) -> Result<(), Errors> {
     let mut errors = Vec::new();
     for w in tokens.windows(2) {
         if let (Token::Dec(_), Token::Plain(p)) = (&w[0].token, &w[1].token) {
             if let Some(off) = dangling_end_marker(p) {
                 let before = &p[..off];
                 let line = w[1].line + before.matches('\n').count();
-                errors.push(
-                    Error::OpenPgp(format!(
-                        "`]!` appears again at line {line} after this DEC value ends: a value ends at the first `]!`, \
-                         so a secret cannot contain `]!` (encrypt it with `eyaml-gpg encrypt -f FILE` instead)"
-                    ))
-                    .at(path, w[0].line, w[0].column),
-                );
+                errors.push(Error::TruncatedDec { line }.at(path, w[0].line, w[0].column));
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)
 }
 
 /// The offset of the first `]!` in `plain` that ends a line (only blanks or a ` #` comment
@@ -247,33 +182,30 @@ fn dangling_end_marker(plain: &str) -> Option<usize> {
 }
 
 /// The DEC tokens of a text, checked for scheme and truncation.
-pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Vec<Error>> {
+pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Errors> {
     check_truncation(tokens, path)?;
     let mut idx = Vec::new();
     let mut errors = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         if let Token::Dec(d) = &t.token {
-            match check_scheme(&d.scheme) {
-                Ok(()) => idx.push(i),
+            match Scheme::from_tag(&d.scheme).and_then(|s| s.backend().map(|_| s)) {
+                Ok(_) => idx.push(i),
                 Err(e) => errors.push(e.at(path, t.line, t.column)),
             }
         }
     }
-    if errors.is_empty() {
-        Ok(idx)
-    } else {
-        Err(errors)
-    }
+    Errors::check(errors)?;
+    Ok(idx)
 }
 
 /// `encrypt -e`: every `DEC::…[…]!` value encrypted to the recipients `resolve` returns (only
 /// called when there is something to encrypt); other text, ENC values included, kept verbatim.
 pub fn encrypt_dec<F>(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
     path: &Path,
     resolve: F,
-) -> Result<String, Vec<Error>>
+) -> Result<String, Errors>
 where
     F: FnOnce() -> Result<Vec<EncryptionKey>>,
 {
@@ -282,20 +214,24 @@ where
     if decs.is_empty() {
         return Ok(text.to_string());
     }
-    let recipients = resolve().map_err(|e| vec![e])?;
+    let recipients = resolve()?;
     let encrypted: Vec<(usize, Result<String>)> = decs
         .par_iter()
         .map(|&i| {
             let t = &tokens[i];
             let Token::Dec(DecToken {
-                plaintext, form, ..
+                scheme,
+                plaintext,
+                form,
+                ..
             }) = &t.token
             else {
                 unreachable!("index of a DEC token")
             };
             (
                 i,
-                encrypt_value(backend, &recipients, plaintext.as_bytes(), form)
+                Scheme::from_tag(scheme)
+                    .and_then(|s| s.encrypt(keys, &recipients, plaintext.as_bytes(), form))
                     .map_err(|e| e.at(path, t.line, t.column)),
             )
         })
@@ -308,9 +244,7 @@ where
             Err(e) => errors.push(e),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    Errors::check(errors)?;
     Ok(tokens
         .iter()
         .zip(rendered)
@@ -318,12 +252,20 @@ where
         .collect())
 }
 
-/// Resolves every recipient string to an encryption key.
+/// Resolves every recipient string to an encryption key, in list order. A key named twice
+/// (e.g. by e-mail and by fingerprint) counts once: the one rule for every command that
+/// encrypts or compares recipients.
 pub fn resolve_all(backend: &dyn Backend, names: &[String]) -> Result<Vec<EncryptionKey>> {
     if names.is_empty() {
         return Err(Error::NoRecipients);
     }
-    names.iter().map(|n| backend.resolve(n)).collect()
+    let mut keys = names
+        .iter()
+        .map(|n| backend.resolve(n))
+        .collect::<Result<Vec<_>>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.subkey_id));
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! looked up and merged across the files, then the rest of the key digs into the result.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -60,6 +61,20 @@ impl Hierarchy {
     /// A hierarchy of these documents, highest priority first.
     pub fn new(documents: Vec<Arc<Document>>) -> Hierarchy {
         Hierarchy { documents }
+    }
+
+    /// A hierarchy of the data files at `paths`, highest priority first, with Hiera's rule
+    /// for a path that does not exist: it is skipped (it holds no key). A file that exists and
+    /// cannot be read or parsed is an error.
+    pub fn from_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Hierarchy> {
+        let mut documents = Vec::with_capacity(paths.len());
+        for path in paths {
+            let path = path.as_ref();
+            if path.exists() {
+                documents.push(Arc::new(Document::from_path(path)?));
+            }
+        }
+        Ok(Hierarchy { documents })
     }
 
     /// The documents, highest priority first.

@@ -4,6 +4,20 @@
 //! `ENC[GPG,<base64 OpenPGP message>]` values, compatible with the Ruby `eyaml` and its
 //! hiera-eyaml-gpg plugin. Crypto runs in process on Sequoia.
 //!
+//! ## Where things are
+//!
+//! | Concept | Module | Start with |
+//! |---|---|---|
+//! | Keys: key files, GnuPG home, gpg-agent | [`keys`], [`pgp`] | [`KeySources`], [`Keystore`] |
+//! | Encryption schemes (`GPG`; `PKCS7` to come) | [`scheme`] | [`Scheme`], [`KeyMaterial`] |
+//! | Lookups as Puppet's `eyaml_lookup_key` | [`hiera`], [`lookup`], [`value`] | [`Hierarchy`], [`Document`], [`Value`] |
+//! | Whole-file decrypt and encrypt (`decrypt -e`, `encrypt -e`) | [`eyaml`] | [`eyaml::decrypt_to_dec`] |
+//! | The edit session and its save policy | [`edit`] | [`edit::Session`], [`edit::save`] |
+//! | Recipients files and stale values | [`recipients`], [`stale`], [`recrypt`] | [`stale::inspect_file`] |
+//! | Lint of eyaml files | [`check`] | [`check::Checker`] |
+//! | The hiera-eyaml token grammar | [`token`] | [`token::scan`] |
+//! | Errors | [`error`] | [`Error`], [`Errors`] |
+//!
 //! Look a secret up as Puppet's Hiera would (`eyaml_lookup_key`): files in hierarchy order,
 //! values decrypted only when looked up, then cached.
 //!
@@ -32,38 +46,46 @@
 //! Or decrypt a whole file into edit form, as `eyaml decrypt -e` does:
 //!
 //! ```
-//! use eyaml_gpg::{crypto::Backend, eyaml, pgp::Keystore};
+//! use eyaml_gpg::{eyaml, pgp::Keystore, scheme::Scheme};
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
 //! keys.load_path(Path::new("fixtures/reference/keys/bob.sec.asc"))?;
 //! let file = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
 //! let text = std::fs::read_to_string(file)?;
-//! let out = eyaml::decrypt_to_dec(&keys, &text, &eyaml::Method::default(), file)
-//!     .map_err(|errors| errors.into_iter().next().unwrap())?;
+//! let out = eyaml::decrypt_to_dec(&keys, &text, Scheme::Gpg, file)?;
 //! assert!(out.text.contains("app1::db_password: DEC::GPG[dev-db-pass]!"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod check;
 pub mod crypto;
-pub mod datetime;
+pub(crate) mod datetime;
 pub mod edit;
 pub mod error;
 pub mod eyaml;
 pub mod fsutil;
-pub mod gnupg;
+pub(crate) mod gnupg;
 pub mod hiera;
+pub mod keys;
 pub mod lookup;
 pub mod merge;
 pub mod pgp;
 pub mod recipients;
 pub mod recrypt;
+pub mod scheme;
 pub mod stale;
 pub mod token;
 pub mod value;
 pub mod yaml;
 
-pub use error::{Error, Result};
+pub use error::{Error, Errors, Result};
+pub use hiera::{Hierarchy, Merge};
+pub use keys::KeySources;
+pub use lookup::{Decryptor, Document, Lookup};
+pub use pgp::Keystore;
+pub use scheme::{KeyMaterial, Scheme};
+pub use value::Value;

@@ -1,8 +1,8 @@
 //! Looking values up in eyaml data files the way Puppet's `eyaml_lookup_key` does, lazily: a
 //! [`Document`] is parsed once, and a value is decrypted only when its key is looked up, then
 //! cached. A [`Loader`] keeps documents by path, size and modification time for long-running
-//! backends. Decryption goes through the [`Decryptor`] trait; every [`Backend`] (such as the
-//! [`Keystore`](crate::pgp::Keystore)) is one.
+//! backends. Decryption goes through the [`Decryptor`] trait; all [`KeyMaterial`] (such as
+//! the [`Keystore`](crate::pgp::Keystore)) is one.
 //!
 //! What a lookup returns, as in Puppet: a string in which `ENC[…]` occurs on one line (Ruby's
 //! `/.*ENC\[.*?\]/`) has each `ENC[…]` token replaced by its plaintext (spaces and newlines in
@@ -21,24 +21,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use crate::crypto::{Backend, Plaintext};
+use crate::crypto::Plaintext;
 use crate::error::{Error, Result};
-use crate::eyaml::{self, Method};
+use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::token::{EncToken, Form};
 use crate::value::{Map, Str, Value};
 use crate::yaml;
 
 /// Decrypts one `ENC[…]` value. A lookup backend may bring its own key source by implementing
-/// this; every [`Backend`] implements it (values without a scheme are taken as GPG).
+/// this; all [`KeyMaterial`] implements it (values without a scheme are taken as GPG).
 pub trait Decryptor: Send + Sync {
     /// Decrypts the value (its payload is already free of whitespace).
     fn decrypt_value(&self, enc: &EncToken) -> Result<Plaintext>;
 }
 
-impl<B: Backend + ?Sized> Decryptor for B {
+impl<K: KeyMaterial> Decryptor for K {
     fn decrypt_value(&self, enc: &EncToken) -> Result<Plaintext> {
-        eyaml::check_scheme(enc.scheme.as_deref().unwrap_or(&Method::default().0))?;
-        Backend::decrypt(self, &eyaml::decode_payload(enc)?)
+        scheme::decrypt(self, enc, Scheme::Gpg)
     }
 }
 

@@ -1,4 +1,5 @@
 //! The `eyaml-gpg` binary: a thin layer that maps arguments to library calls.
+#![forbid(unsafe_code)]
 
 mod cli;
 mod commands;
@@ -34,10 +35,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
-        Command::Check(a) => match commands::check::run(&ctx, a) {
-            Ok(code) => return code,
-            Err(e) => Err(e),
-        },
+        Command::Check(a) => commands::check::run(&ctx, a),
         Command::Textconv(a) => commands::textconv::run(&ctx, a),
         Command::Edit(a) => commands::edit::run(&ctx, a),
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
@@ -45,16 +43,13 @@ fn main() -> ExitCode {
         Command::Merge(a) => commands::merge::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Generate(a) => commands::generate::run(a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<common::Status>() => {
-            ExitCode::from(e.downcast_ref::<common::Status>().map_or(1, |s| s.0))
-        }
-        Err(e) => fail(&ui, e),
+        Ok(code) => code,
+        Err(e) => fail(&ctx.ui, e),
     }
 }
 
@@ -72,14 +67,10 @@ fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
     ui.error(&msg);
     let environment = e.chain().any(|c| {
         c.is::<UsageError>()
-            || matches!(
-                c.downcast_ref::<eyaml_gpg::Error>(),
-                Some(
-                    eyaml_gpg::Error::NoGnupgHome(_)
-                        | eyaml_gpg::Error::NoGnupgHomeConfigured
-                        | eyaml_gpg::Error::Keyring { .. }
-                )
-            )
+            || c.downcast_ref::<eyaml_gpg::Error>()
+                .is_some_and(eyaml_gpg::Error::is_environment)
+            || c.downcast_ref::<eyaml_gpg::Errors>()
+                .is_some_and(eyaml_gpg::Errors::is_environment)
     });
     ExitCode::from(if environment { 2 } else { 1 })
 }

@@ -1,5 +1,5 @@
 //! The OpenPGP backend on Sequoia: a key store built from key sources (keyring files, and the
-//! GnuPG home and gpg-agent through [`SecretKeyProvider`]), GnuPG-style recipient resolution,
+//! GnuPG home and gpg-agent through a secret-key provider), GnuPG-style recipient resolution,
 //! encryption that GnuPG 2.2 reads (PKESK v3 + SEIPD v1) and decryption that refuses anything
 //! that is not an integrity-protected encrypted message.
 
@@ -31,12 +31,12 @@ use crate::crypto::{
 use crate::error::{Error, Result};
 
 /// A public key as the backend hands it to secret-key providers.
-pub type PublicKey = Key<PublicParts, UnspecifiedRole>;
+pub(crate) type PublicKey = Key<PublicParts, UnspecifiedRole>;
 
 /// Something that can decrypt session keys with secret keys we do not hold in process
 /// (gpg-agent). Implementations describe failures (bad passphrase, cancelled, agent down)
 /// through the returned error.
-pub trait SecretKeyProvider: Send + Sync {
+pub(crate) trait SecretKeyProvider: Send + Sync {
     /// A short name for messages ("gpg-agent").
     fn name(&self) -> &str;
     /// Whether the provider holds the secret part of `key`.
@@ -55,11 +55,11 @@ pub trait SecretKeyProvider: Send + Sync {
 /// Computes GnuPG validity on demand: `(primary fingerprint, at least full)` pairs. It runs at
 /// most once per store, when a key from a GnuPG home is first needed for encryption, so runs
 /// that only decrypt never ask `gpg` about trust.
-pub type ValiditySource = Box<dyn Fn() -> Result<Vec<(String, bool)>> + Send + Sync>;
+pub(crate) type ValiditySource = Box<dyn Fn() -> Result<Vec<(String, bool)>> + Send + Sync>;
 
 /// Decrypts a message the store cannot read in process (a GnuPG 2.4 OCB message), e.g. by
 /// running `gpg --decrypt`.
-pub type OcbFallback = Box<dyn Fn(&[u8]) -> Result<Plaintext> + Send + Sync>;
+pub(crate) type OcbFallback = Box<dyn Fn(&[u8]) -> Result<Plaintext> + Send + Sync>;
 
 /// Asks for the passphrase of a protected secret key.
 pub trait PassphrasePrompt: Send + Sync {
@@ -178,12 +178,12 @@ impl Keystore {
 
     /// Asks `source` for validities the first time a key from a GnuPG home is resolved for
     /// encryption (validities given with [`Keystore::set_validity`] take precedence).
-    pub fn set_validity_source(&mut self, source: ValiditySource) {
+    pub(crate) fn set_validity_source(&mut self, source: ValiditySource) {
         self.validity_source = Some(source);
     }
 
     /// Uses `fallback` for messages that cannot be read in process (OCB).
-    pub fn set_ocb_fallback(&mut self, fallback: OcbFallback) {
+    pub(crate) fn set_ocb_fallback(&mut self, fallback: OcbFallback) {
         self.ocb_fallback = Some(fallback);
     }
 
@@ -211,7 +211,7 @@ impl Keystore {
     }
 
     /// Adds a secret-key provider such as gpg-agent.
-    pub fn add_provider(&mut self, provider: Arc<dyn SecretKeyProvider>) {
+    pub(crate) fn add_provider(&mut self, provider: Arc<dyn SecretKeyProvider>) {
         self.providers.push(provider);
     }
 
@@ -227,7 +227,7 @@ impl Keystore {
 
     /// Public keys (primary and subkeys) of every certificate, for providers that need to
     /// match keygrips.
-    pub fn public_keys(&self) -> Vec<PublicKey> {
+    pub(crate) fn public_keys(&self) -> Vec<PublicKey> {
         self.certs
             .iter()
             .flat_map(|e| {

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::crypto::{Backend, EncryptionKey};
+use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::eyaml::{decrypt_value, encode_payload, Method};
 use crate::fsutil;
+use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::stale::{FileInspection, ValueReport, ValueState};
-use crate::token::{self, EncToken, Located, Token, GPG_TAG};
+use crate::token::{EncToken, Located, Token};
 
 /// Whether a value is to be re-encrypted: stale ones always; with `all`, every value that
 /// can be read (current ones and those with hidden recipients). Unreadable values never: they
@@ -29,18 +29,13 @@ pub fn selected(value: &ValueReport, all: bool) -> bool {
 /// in the value's own form (string or block with its indentation) with the canonical `GPG` tag
 /// (whatever case or absence of a tag the old value had).
 pub fn recrypt_value(
-    backend: &dyn Backend,
+    material: &dyn KeyMaterial,
     enc: &EncToken,
-    method: &Method,
+    method: Scheme,
     keys: &[EncryptionKey],
 ) -> Result<String> {
-    let plaintext = decrypt_value(backend, enc, method)?;
-    let message = backend.encrypt(keys, &plaintext)?;
-    Ok(token::render_enc(
-        GPG_TAG,
-        &encode_payload(&message),
-        &enc.form,
-    ))
+    let plaintext = scheme::decrypt(material, enc, method)?;
+    Scheme::Gpg.encrypt(material, keys, &plaintext, &enc.form)
 }
 
 /// What re-encryption did to one file.
@@ -65,9 +60,9 @@ impl FileOutcome {
 /// and values; `progress` is called once per value done. Returns one outcome per file, in
 /// order. Nothing is written here.
 pub fn recrypt_files(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     files: &[FileInspection],
-    method: &Method,
+    method: Scheme,
     all: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Vec<FileOutcome> {
@@ -88,9 +83,7 @@ pub fn recrypt_files(
             let file = &files[fi];
             let value = &file.values[vi];
             let result = match (&file.tokens[value.index].token, &file.desired) {
-                (Token::Enc(enc), Some(desired)) => {
-                    recrypt_value(backend, enc, method, &desired.keys)
-                }
+                (Token::Enc(enc), Some(desired)) => recrypt_value(keys, enc, method, &desired.keys),
                 // A file with values always has desired keys, and values are ENC tokens.
                 _ => Err(Error::NoRecipients),
             };
@@ -191,8 +184,10 @@ pub fn apply(tokens: &[Located], replaced: &HashMap<usize, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Backend;
     use crate::pgp::Keystore;
     use crate::stale::{inspect_file, RecipientOverride};
+    use crate::token;
     use std::path::Path;
 
     fn store(keys: &[&str]) -> Keystore {
@@ -221,7 +216,7 @@ mod tests {
                     _ => None,
                 })
                 .unwrap();
-            let out = recrypt_value(&keys, &enc, &Method::default(), &to).unwrap();
+            let out = recrypt_value(&keys, &enc, Scheme::Gpg, &to).unwrap();
             assert!(out.starts_with("ENC[GPG,"), "{spelled}: {}", &out[..12]);
         }
     }
@@ -233,23 +228,23 @@ mod tests {
         let file = dir.path().join("app1.eyaml");
         std::fs::copy(src, &file).unwrap();
         let keys = store(&["bob.sec.asc", "puppetmaster.pub.asc"]);
-        let method = Method::default();
+        let method = Scheme::Gpg;
         let same = RecipientOverride {
             names: vec!["bob@example.com".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, &method, &same).unwrap();
+        let insp = inspect_file(&keys, &file, method, &same).unwrap();
         assert_eq!(insp.counts().current, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), &method, false, &|| {});
+        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
         assert!(out[0].text.is_none(), "nothing stale, nothing rendered");
 
         let more = RecipientOverride {
             names: vec!["bob@example.com,puppetmaster".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, &method, &more).unwrap();
+        let insp = inspect_file(&keys, &file, method, &more).unwrap();
         assert_eq!(insp.counts().stale, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), &method, false, &|| {});
+        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
         let text = out[0].text.as_ref().unwrap();
         let old = token::scan(&insp.text, token::Kinds::ENC);
         let new = token::scan(text, token::Kinds::ENC);
@@ -267,7 +262,7 @@ mod tests {
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![true]);
         assert_eq!(&std::fs::read_to_string(&file).unwrap(), text);
-        let after = inspect_file(&keys, &file, &method, &more).unwrap();
+        let after = inspect_file(&keys, &file, method, &more).unwrap();
         assert_eq!(after.counts().current, 4);
     }
 
@@ -278,13 +273,13 @@ mod tests {
         let file = dir.path().join("app1.eyaml");
         std::fs::copy(src, &file).unwrap();
         let keys = store(&["bob.sec.asc", "puppetmaster.pub.asc"]);
-        let method = Method::default();
+        let method = Scheme::Gpg;
         let over = RecipientOverride {
             names: vec!["bob@example.com,puppetmaster".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, &method, &over).unwrap();
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), &method, false, &|| {});
+        let insp = inspect_file(&keys, &file, method, &over).unwrap();
+        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
         std::fs::write(&file, "edited meanwhile\n").unwrap();
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![false]);

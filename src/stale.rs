@@ -9,8 +9,9 @@ use rayon::prelude::*;
 
 use crate::crypto::{Backend, EncryptionKey, KeyId, MessageInfo};
 use crate::error::Error;
-use crate::eyaml::{check_scheme, decode_payload, resolve_all, Method};
+use crate::eyaml::resolve_all;
 use crate::recipients::{self, Recipients};
+use crate::scheme::{self, KeyMaterial, Scheme, Structure};
 use crate::token::{self, EncToken, Kinds, Located, Token};
 
 /// What inspection found for one value.
@@ -43,12 +44,12 @@ impl ValueState {
 
 /// Reads a value's message structure (no secret key involved).
 pub fn message_info(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     enc: &EncToken,
-    method: &Method,
+    method: Scheme,
 ) -> Result<MessageInfo, Error> {
-    check_scheme(enc.scheme.as_deref().unwrap_or(&method.0))?;
-    backend.inspect(&decode_payload(enc)?)
+    let Structure::Gpg(info) = scheme::inspect(keys, enc, method)?;
+    Ok(info)
 }
 
 /// Compares a message's recipients with the desired encryption keys.
@@ -75,12 +76,12 @@ pub fn compare(info: &MessageInfo, desired: &[EncryptionKey]) -> ValueState {
 
 /// Inspects one value against the desired keys.
 pub fn inspect_value(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     enc: &EncToken,
-    method: &Method,
+    method: Scheme,
     desired: &[EncryptionKey],
 ) -> ValueState {
-    match message_info(backend, enc, method) {
+    match message_info(keys, enc, method) {
         Ok(info) => compare(&info, desired),
         Err(e) => ValueState::Unreadable(e),
     }
@@ -115,13 +116,10 @@ pub fn desired_for(
 ) -> Result<Desired, Error> {
     let dir = recipients::target_dir(file);
     let recipients = recipients::resolve(&over.names, over.file.as_deref(), Some(&dir))?;
-    let mut keys =
-        resolve_all(backend, &recipients.names).map_err(|e| match recipients.file() {
-            Some(f) => e.in_file(f),
-            None => e,
-        })?;
-    let mut seen = BTreeSet::new();
-    keys.retain(|k| seen.insert(k.subkey_id));
+    let keys = resolve_all(backend, &recipients.names).map_err(|e| match recipients.file() {
+        Some(f) => e.in_file(f),
+        None => e,
+    })?;
     Ok(Desired { recipients, keys })
 }
 
@@ -154,10 +152,10 @@ fn label_at(text: &str, offset: usize) -> String {
 
 /// Inspects every `ENC[…]` value of a scanned text against the desired keys (in parallel).
 pub fn inspect_tokens(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     text: &str,
     tokens: &[Located],
-    method: &Method,
+    method: Scheme,
     desired: &[EncryptionKey],
 ) -> Vec<ValueReport> {
     tokens
@@ -169,7 +167,7 @@ pub fn inspect_tokens(
                 line: t.line,
                 column: t.column,
                 label: label_at(text, t.offset),
-                state: inspect_value(backend, e, method, desired),
+                state: inspect_value(keys, e, method, desired),
             }),
             _ => None,
         })
@@ -234,21 +232,21 @@ impl std::ops::AddAssign for StateCounts {
 /// only. Errors (unreadable file, not UTF-8, no recipients, a recipient with no key) name
 /// the file.
 pub fn inspect_file(
-    backend: &dyn Backend,
+    keys: &dyn KeyMaterial,
     path: &Path,
-    method: &Method,
+    method: Scheme,
     over: &RecipientOverride,
 ) -> Result<FileInspection, Error> {
     let text = crate::fsutil::read_text(path)?;
     let tokens = token::scan(&text, Kinds::ENC);
     let has_values = tokens.iter().any(|t| matches!(t.token, Token::Enc(_)));
     let desired = if has_values {
-        Some(desired_for(backend, over, path).map_err(|e| e.in_file(path))?)
+        Some(desired_for(keys.gpg(), over, path).map_err(|e| e.in_file(path))?)
     } else {
         None
     };
     let values = match &desired {
-        Some(d) => inspect_tokens(backend, &text, &tokens, method, &d.keys),
+        Some(d) => inspect_tokens(keys, &text, &tokens, method, &d.keys),
         None => Vec::new(),
     };
     Ok(FileInspection {

@@ -1,6 +1,6 @@
 //! The YAML adapter: the one module that reads YAML (through serde-saphyr's parser). It reads a
 //! text the way Ruby's Psych does in Puppet (YAML 1.1 scalars, merge keys, aliases) into our own
-//! [`Value`](crate::value::Value), validates texts for the editing commands, locates values,
+//! [`Value`], validates texts for the editing commands, locates values,
 //! and writes values back out as Psych would print them.
 
 use std::collections::HashMap;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use common::{key, reference, stderr, stdout, Env};
 use eyaml_gpg::crypto::{Backend, Plaintext};
-use eyaml_gpg::eyaml;
 use eyaml_gpg::hiera::{Hierarchy, Merge};
 use eyaml_gpg::lookup::{Decryptor, Document, Loader, Lookup};
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::token::{EncToken, Form};
 use eyaml_gpg::value::Value;
 
@@ -257,13 +257,14 @@ fn encrypted_file(n: usize) -> String {
     let bob = store.resolve("bob@example.com").unwrap();
     let mut text = String::from("---\n");
     for i in 0..n {
-        let enc = eyaml::encrypt_value(
-            &store,
-            std::slice::from_ref(&bob),
-            format!("secret-{i}").as_bytes(),
-            &Form::String,
-        )
-        .unwrap();
+        let enc = Scheme::Gpg
+            .encrypt(
+                &store,
+                std::slice::from_ref(&bob),
+                format!("secret-{i}").as_bytes(),
+                &Form::String,
+            )
+            .unwrap();
         text.push_str(&format!("key{i}: {enc}\n"));
     }
     text

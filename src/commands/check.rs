@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result};
 use eyaml_gpg::check::{glob_match, Checker, Config, Finding, RecipientsCheck, Rule, Severity};
-use eyaml_gpg::eyaml::{self, Method};
+use eyaml_gpg::eyaml;
 use eyaml_gpg::recipients::{self, RECIPIENTS_FILE};
 use rayon::prelude::*;
 
@@ -43,7 +43,7 @@ struct Tree {
 
 /// Runs `check`; the exit code says whether findings reached `--fail-on`.
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
-    ctx.check_method()?;
+    let method = ctx.method()?;
     let mut config = load_config(args)?;
     for id in &args.skip {
         match Rule::from_id(id) {
@@ -91,7 +91,6 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         );
     }
     let resolve = !store.is_empty();
-    let method = Method(ctx.settings.method.clone());
     let checker = Checker::new(&store, &config).with_method(method);
 
     let mut findings: Vec<Finding> = Vec::new();

@@ -2,20 +2,19 @@
 //! plaintexts.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
-use eyaml_gpg::eyaml::{self, Method};
+use eyaml_gpg::eyaml;
 
 use super::{emit, one_source, Context, Source};
 use crate::cli::DecryptArgs;
 use crate::common::input::{read_bytes, read_stdin, read_text, stdin_name, utf8};
-use crate::common::Many;
 
 /// Runs `decrypt`.
-pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<ExitCode> {
     let source = one_source(false, &args.source)?;
-    ctx.check_method()?;
-    let method = Method(ctx.settings.method.clone());
+    let method = ctx.method()?;
     let (text, name, eyaml_form): (String, PathBuf, bool) = match source {
         Source::Eyaml(p) => (read_text(p)?, p.to_path_buf(), true),
         Source::File(p) => (utf8(read_bytes(p)?, p)?, p.to_path_buf(), false),
@@ -25,7 +24,7 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
     };
     let store = ctx.keystore()?;
     if eyaml_form {
-        let out = eyaml::decrypt_to_dec(&store, &text, &method, &name).map_err(Many)?;
+        let out = eyaml::decrypt_to_dec(&store, &text, method, &name)?;
         for line in &out.ambiguous {
             ctx.ui.warn(&format!(
                 "{}:{line}: this value contains `]!`, so its DEC form cannot be read back by `encrypt -e` or `edit`",
@@ -34,8 +33,7 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<()> {
         }
         emit(out.text.as_bytes(), true)
     } else {
-        let out =
-            eyaml::decrypt_substitute(&store, &text, &method, Path::new(&name)).map_err(Many)?;
+        let out = eyaml::decrypt_substitute(&store, &text, method, Path::new(&name))?;
         emit(&out, false)
     }
 }

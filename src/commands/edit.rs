@@ -9,20 +9,19 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, Once};
-use std::time::SystemTime;
 
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::{fsutil, recipients};
 use zeroize::Zeroizing;
 
 use super::Context;
 use crate::cli::EditArgs;
-use crate::common::input::{read_bytes, utf8};
-use crate::common::Many;
+use crate::common::input::utf8;
+use eyaml_gpg::Errors;
 
 /// Directories holding plaintext that must be wiped before the process ends.
 static SECRET_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -35,10 +34,10 @@ static EDITOR_INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static TERMINATING: AtomicBool = AtomicBool::new(false);
 
 /// Runs `edit`.
-pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
     let path = args.file.as_path();
-    ctx.check_method()?;
-    let before = current_bytes(path)?;
+    let method = ctx.method()?;
+    let before = edit::current_bytes(path)?;
     let original = match &before {
         Some(bytes) => utf8(bytes.clone(), path)?,
         None => {
@@ -58,12 +57,11 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
         }
     };
     let store = ctx.keystore()?;
-    let method = Method(ctx.settings.method.clone());
     let options = Options {
         preamble: !args.no_preamble,
         decrypt: !args.no_decrypt,
     };
-    let session = Session::new(&store, &original, path, &method, options);
+    let session = Session::new(&store, &original, path, method, options);
     for note in session.notes() {
         ctx.ui.warn(&format!("{}: {note}", path.display()));
     }
@@ -89,116 +87,31 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<()> {
         match outcome {
             Ok(Outcome::Unchanged) => {
                 ctx.ui.info("No changes detected, exiting");
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             Ok(Outcome::Changed(c)) => {
                 ctx.ui.debug(&format!(
                     "{} value(s) encrypted, {} kept, {} removed",
                     c.encrypted, c.kept, c.removed
                 ));
-                return save(path, before.as_deref(), &c.text);
+                edit::save(path, before.as_deref(), &c.text)?;
+                return Ok(ExitCode::SUCCESS);
             }
             Err(Problem::Fatal(e)) => return Err(e.into()),
             Err(Problem::Retry(errors)) => {
                 let Some(mut tty) = Terminal::open() else {
-                    return Err(anyhow::Error::new(Many(errors)).context(format!(
+                    return Err(anyhow::Error::new(Errors::from(errors)).context(format!(
                         "{} left unchanged (no terminal to offer a return to the editor)",
                         path.display()
                     )));
                 };
-                ctx.ui.error(&Many(errors).to_string());
+                ctx.ui.error(&Errors::from(errors).to_string());
                 if !tty.ask("Return to the editor? [Y/n] ")? {
                     return Err(anyhow!("{} left unchanged", path.display()));
                 }
             }
         }
     }
-}
-
-/// The file's bytes, `None` when it does not exist.
-fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => Ok(Some(read_bytes(path)?)),
-    }
-}
-
-/// Writes the new text, unless the file changed on disk during the edit: then the encrypted
-/// result goes next to it and the user merges by hand. If the file cannot be written at all,
-/// the encrypted result is kept elsewhere (see [`rescue`]): an edit is never lost.
-fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
-    let now = current_bytes(path)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if now.as_deref() != before {
-        let what = if now.is_none() {
-            "was removed"
-        } else if before.is_none() {
-            "was created by someone else"
-        } else {
-            "changed on disk"
-        };
-        let kept = rescue(path, &dir, text)?;
-        return Err(anyhow!(
-            "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
-             (encrypted) as {}: merge the two, e.g. compare `eyaml-gpg decrypt -e` of both",
-            path.display(),
-            kept.display()
-        ));
-    }
-    let mode = match before {
-        Some(_) => None,
-        None => Some(fsutil::new_file_mode(&dir)),
-    };
-    if let Err(e) = fsutil::write_atomic(path, text.as_bytes(), mode) {
-        let kept = rescue(path, &dir, text)?;
-        return Err(anyhow!(
-            "{e}; the file was not changed, your edit is saved (encrypted) as {}",
-            kept.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Saves the encrypted result of an edit that could not be written to `path`, as
-/// `NAME.eyaml-gpg-conflict-<UTC time>` next to it, else in the current directory, else in
-/// the home directory. The text holds ciphertexts only, never a plaintext.
-fn rescue(path: &Path, dir: &Path, text: &str) -> Result<PathBuf> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = format!(
-        "{name}.eyaml-gpg-conflict-{}",
-        eyaml_gpg::datetime::timestamp(SystemTime::now())
-    );
-    let mut places = vec![dir.to_path_buf()];
-    places.extend(std::env::current_dir().ok());
-    places.extend(std::env::var_os("HOME").map(PathBuf::from));
-    let mut last = None;
-    for place in places {
-        let free = (1..100)
-            .map(|n| match n {
-                1 => place.join(&stem),
-                n => place.join(format!("{stem}-{n}")),
-            })
-            .find(|p| fs::symlink_metadata(p).is_err());
-        let Some(target) = free else { continue };
-        match fsutil::write_atomic(
-            &target,
-            text.as_bytes(),
-            Some(fsutil::new_file_mode(&place)),
-        ) {
-            Ok(()) => return Ok(target),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) => anyhow!("{e}; the edit could not be saved anywhere"),
-        None => anyhow!("no place to save the edit"),
-    })
 }
 
 fn read_edited(file: &Path) -> Result<Zeroizing<String>> {

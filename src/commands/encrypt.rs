@@ -4,16 +4,16 @@
 use anyhow::Result;
 use eyaml_gpg::eyaml;
 use eyaml_gpg::recipients;
-use eyaml_gpg::token::{self, Form, GPG_TAG};
+use eyaml_gpg::token::{self, Form};
+use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use super::{emit, one_source, Context, Source};
 use crate::cli::{EncryptArgs, OutputFormat};
 use crate::common::input::{read_bytes, read_stdin, read_text};
-use crate::common::Many;
 
 /// Runs `encrypt`.
-pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
     let source = one_source(args.password, &args.source)?;
     let plaintext: Zeroizing<Vec<u8>> = match source {
         Source::Eyaml(path) => {
@@ -27,8 +27,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
                         Err(e) => eyaml_gpg::Error::Gpg(e.to_string()),
                     }
                 })
-            })
-            .map_err(Many)?;
+            })?;
             return emit(out.as_bytes(), true);
         }
         Source::String(s) => Zeroizing::new(s.as_bytes().to_vec()),
@@ -36,12 +35,12 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
         Source::Stdin => Zeroizing::new(read_stdin()?),
         Source::Password => Zeroizing::new(read_password()?.into_bytes()),
     };
-    ctx.check_method()?;
+    let scheme = ctx.method()?;
     let store = ctx.keystore()?;
     let cwd = std::env::current_dir()?;
     let keys = ctx.recipients(&store, Some(&cwd))?;
-    let message = eyaml_gpg::crypto::Backend::encrypt(&store, &keys, &plaintext)?;
-    let b64 = eyaml::encode_payload(&message);
+    let b64 = scheme.encrypt_payload(&store, &keys, &plaintext)?;
+    let tag = scheme.tag();
     let label = args.label.as_deref();
     let labelled = |l: Option<&str>, body: String| match l {
         Some(l) => format!("{l}: {body}"),
@@ -49,7 +48,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
     };
     let block_lines = || {
         let rendered = token::render_enc(
-            GPG_TAG,
+            tag,
             &b64,
             &Form::Block {
                 indentation: "  ".into(),
@@ -59,7 +58,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
     };
     let (out, newline) = match args.output {
         OutputFormat::String => (
-            labelled(label, token::render_enc(GPG_TAG, &b64, &Form::String)),
+            labelled(label, token::render_enc(tag, &b64, &Form::String)),
             false,
         ),
         OutputFormat::Block => match label {
@@ -71,7 +70,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<()> {
                 "{}\n\nOR\n\n{}: >\n{}",
                 labelled(
                     Some(label.unwrap_or("string")),
-                    token::render_enc(GPG_TAG, &b64, &Form::String)
+                    token::render_enc(tag, &b64, &Form::String)
                 ),
                 label.unwrap_or("block"),
                 block_lines()

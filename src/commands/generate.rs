@@ -1,6 +1,7 @@
 //! `generate`: man pages (one per subcommand) and shell completions, from the clap definitions.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::CommandFactory;
@@ -8,13 +9,13 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Generate, GenerateArgs};
 
 /// Runs `generate`.
-pub fn run(args: &GenerateArgs) -> Result<()> {
+pub fn run(args: &GenerateArgs) -> Result<ExitCode> {
     match &args.what {
-        Generate::Man { dir } => write_man_pages(dir),
+        Generate::Man { dir } => write_man_pages(dir).map(|()| ExitCode::SUCCESS),
         Generate::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(*shell, &mut cmd, "eyaml-gpg", &mut std::io::stdout());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

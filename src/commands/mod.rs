@@ -12,16 +12,19 @@ pub mod textconv;
 
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::crypto::EncryptionKey;
+use eyaml_gpg::keys::KeySources;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::{eyaml, recipients};
 
 use crate::cli::Sources;
 use crate::common::config::Settings;
 use crate::common::ui::Ui;
-use crate::common::{keys, usage};
+use crate::common::usage;
 
 /// What every subcommand gets.
 pub struct Context {
@@ -32,18 +35,42 @@ pub struct Context {
 }
 
 impl Context {
-    /// Loads the key store.
+    /// Loads the key store from every configured key source.
     pub fn keystore(&self) -> Result<Keystore> {
-        keys::keystore(&self.settings, &self.ui)
+        let s = &self.settings;
+        let (flag, config) = match s.gnupghome_from_flag {
+            true => (s.gnupghome_option.clone(), None),
+            false => (None, s.gnupghome_option.clone()),
+        };
+        let sources = KeySources {
+            keyrings: s.keyrings.clone(),
+            gnupg_home: flag,
+            configured_gnupg_home: config,
+            always_trust: s.always_trust,
+        };
+        Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
     }
 
-    /// Checks `-n`: only GPG is implemented.
-    pub fn check_method(&self) -> Result<()> {
-        match self.settings.method.as_str() {
-            "gpg" => Ok(()),
-            "pkcs7" => usage("the pkcs7 encryption method is not supported yet (use -n gpg)"),
-            other => usage(format!(
-                "unknown encryption method {other:?} (this tool handles gpg)"
+    /// The `-n` scheme for values without one, for commands that write or must read every
+    /// value: an unknown or unimplemented method is a usage error.
+    pub fn method(&self) -> Result<Scheme> {
+        match self.scheme_less()? {
+            s if s.is_implemented() => Ok(s),
+            s => usage(format!(
+                "the {} encryption method is not supported yet (use -n gpg)",
+                s.method()
+            )),
+        }
+    }
+
+    /// The `-n` scheme for values without one, for commands that take each value as it
+    /// comes: only an unknown method is a usage error.
+    pub fn scheme_less(&self) -> Result<Scheme> {
+        match Scheme::from_method(&self.settings.method) {
+            Some(s) => Ok(s),
+            None => usage(format!(
+                "unknown encryption method {:?} (this tool handles gpg)",
+                self.settings.method
             )),
         }
     }
@@ -120,8 +147,9 @@ pub fn one_source<'a>(password: bool, s: &'a Sources) -> Result<Source<'a>> {
     }
 }
 
-/// Writes to standard output; with `newline`, adds a final newline if missing (Ruby's `puts`).
-pub fn emit(bytes: &[u8], newline: bool) -> Result<()> {
+/// Writes a command's output to standard output and ends it with success; with `newline`,
+/// adds a final newline if missing (Ruby's `puts`). A closed pipe is not an error.
+pub fn emit(bytes: &[u8], newline: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let r = out
         .write_all(bytes)
@@ -134,7 +162,7 @@ pub fn emit(bytes: &[u8], newline: bool) -> Result<()> {
         })
         .and_then(|_| out.flush());
     match r {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        r => r.map(|()| ExitCode::SUCCESS).map_err(Into::into),
     }
 }

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::recrypt::{self, FileOutcome};
 use eyaml_gpg::stale::{self, FileInspection, RecipientOverride, StateCounts, ValueState};
 use eyaml_gpg::Error;
@@ -17,10 +17,10 @@ use serde_json::{json, Value};
 
 use super::Context;
 use crate::cli::{RecryptArgs, ReportFormat};
-use crate::common::{usage, Status};
+use crate::common::usage;
 
 /// Runs `recrypt`.
-pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     if !args.change_encryption.eq_ignore_ascii_case("gpg") {
         return usage(format!(
             "recrypt -d {}: only gpg is supported (values are re-encrypted to the GPG keys of their recipients files)",
@@ -34,14 +34,14 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
         // so a CI home with imported public keys and no ownertrust can run the dry run.
         store.set_always_trust(true);
     }
-    let method = Method(ctx.settings.method.clone());
+    let method = ctx.scheme_less()?;
     let over = RecipientOverride {
         names: ctx.settings.recipients.clone(),
         file: ctx.settings.recipients_file.clone(),
     };
     let inspected: Vec<Result<FileInspection, Error>> = paths
         .par_iter()
-        .map(|p| stale::inspect_file(&store, p, &method, &over))
+        .map(|p| stale::inspect_file(&store, p, method, &over))
         .collect();
     let mut files = Vec::new();
     let mut broken = Vec::new();
@@ -92,16 +92,16 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
                 )
             );
         }
-        return if selected > 0 || !broken.is_empty() {
-            Err(Status(1).into())
+        return Ok(if selected > 0 || !broken.is_empty() {
+            ExitCode::FAILURE
         } else {
-            Ok(())
-        };
+            ExitCode::SUCCESS
+        });
     }
 
     warn_unreadable(ctx, &files, args.all);
     let bar = progress_bar(ctx, selected);
-    let outcomes = recrypt::recrypt_files(&store, &files, &method, args.all, &|| {
+    let outcomes = recrypt::recrypt_files(&store, &files, method, args.all, &|| {
         if let Some(b) = &bar {
             b.inc(1)
         }
@@ -198,7 +198,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<()> {
     if ctx.ui.level >= 1 {
         eprintln!("{line}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reports a file's failed values, one line per distinct reason (a key missing for a whole

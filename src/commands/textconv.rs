@@ -3,9 +3,11 @@
 //! a diff: missing keys, a missing GnuPG home or undecryptable values leave the text as it is.
 
 use anyhow::Result;
-use eyaml_gpg::eyaml::{self, Method};
+use eyaml_gpg::eyaml;
 use eyaml_gpg::pgp::Keystore;
-use eyaml_gpg::token::{self, Kinds, Token, GPG_TAG};
+use eyaml_gpg::scheme::Scheme;
+use eyaml_gpg::token::{self, Kinds, Token};
+use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 use super::{emit, Context};
@@ -13,7 +15,7 @@ use crate::cli::TextconvArgs;
 use crate::common::input::read_bytes;
 
 /// Runs `textconv`; fails only when the file cannot be read.
-pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
     let bytes = read_bytes(&args.file)?;
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return emit(&bytes, false);
@@ -31,8 +33,14 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
             Keystore::new()
         }
     };
-    let method = Method(ctx.settings.method.clone());
-    let results = eyaml::decrypt_all(&store, &tokens, &method, &args.file);
+    let Ok(method) = ctx.scheme_less() else {
+        ctx.ui.debug(&format!(
+            "textconv: encryption method {:?} unusable; showing the file as it is",
+            ctx.settings.method
+        ));
+        return emit(&bytes, false);
+    };
+    let results = eyaml::decrypt_all(&store, &tokens, method, &args.file);
     let mut plain: Vec<Option<eyaml_gpg::crypto::Plaintext>> = vec![None; tokens.len()];
     let mut failed = 0;
     for (i, r) in results {
@@ -51,7 +59,8 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<()> {
     for (t, p) in tokens.iter().zip(plain) {
         match (&t.token, p.as_ref().map(|p| std::str::from_utf8(p))) {
             (Token::Enc(e), Some(Ok(s))) => {
-                out.push_str(&token::render_dec(GPG_TAG, None, s, &e.form))
+                let tag = Scheme::of(e, method).unwrap_or(method).tag();
+                out.push_str(&token::render_dec(tag, None, s, &e.form))
             }
             (tok, _) => out.push_str(tok.raw()),
         }
