@@ -22,11 +22,11 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 use similar::{capture_diff_slices, Algorithm, DiffOp};
 
-use crate::crypto::{Backend, EncryptionKey, Plaintext};
+use crate::crypto::{EncryptionKey, Plaintext};
 use crate::error::Result;
-use crate::eyaml::{decrypt_value, encode_payload, Method};
+use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::stale::{inspect_value, ValueState};
-use crate::token::{self, EncToken, Kinds, Token, GPG_TAG};
+use crate::token::{self, EncToken, Kinds, Token};
 use crate::yaml;
 
 /// Git's default conflict marker size.
@@ -41,8 +41,8 @@ pub type DesiredKeys<'a> = Box<dyn Fn() -> Result<Vec<EncryptionKey>> + Send + S
 
 /// A three-way merge of eyaml texts with the keys of `backend`.
 pub struct Merger<'a> {
-    backend: &'a dyn Backend,
-    method: Method,
+    backend: &'a dyn KeyMaterial,
+    method: Scheme,
     marker_size: usize,
     desired: Option<DesiredKeys<'a>>,
 }
@@ -113,17 +113,17 @@ impl Names {
 impl<'a> Merger<'a> {
     /// A merger decrypting, inspecting and encrypting with `backend`; without
     /// [`Merger::desired`] no value is re-encrypted.
-    pub fn new(backend: &'a dyn Backend) -> Self {
+    pub fn new(backend: &'a dyn KeyMaterial) -> Self {
         Merger {
             backend,
-            method: Method::default(),
+            method: Scheme::Gpg,
             marker_size: DEFAULT_MARKER_SIZE,
             desired: None,
         }
     }
 
-    /// The method of scheme-less `ENC[…]` values.
-    pub fn method(mut self, method: Method) -> Self {
+    /// The scheme of scheme-less `ENC[…]` values (`-n`).
+    pub fn method(mut self, method: Scheme) -> Self {
         self.method = method;
         self
     }
@@ -277,7 +277,7 @@ impl<'a> Merger<'a> {
             return self.one_sided(o, None, name, desired);
         }
         let conflict = |why: String| (Resolution::Conflict, Some(format!("{name}: {why}")), false);
-        let plain = |e: &EncToken| decrypt_value(self.backend, e, &self.method);
+        let plain = |e: &EncToken| scheme::decrypt(self.backend, e, self.method);
         let (o, t) = match (o, t) {
             (Some(o), Some(t)) => (o, t),
             (changed, _) => {
@@ -333,7 +333,7 @@ impl<'a> Merger<'a> {
     ) -> bool {
         match self.desired_keys(desired) {
             Some(keys) => matches!(
-                inspect_value(self.backend, e, &self.method, keys),
+                inspect_value(self.backend, e, self.method, keys),
                 ValueState::Current
             ),
             None => false,
@@ -367,7 +367,7 @@ impl<'a> Merger<'a> {
         let Some(keys) = self.desired_keys(desired) else {
             return (keep, None, false);
         };
-        match inspect_value(self.backend, e, &self.method, keys) {
+        match inspect_value(self.backend, e, self.method, keys) {
             ValueState::Current | ValueState::Wildcard { .. } => (keep, None, false),
             ValueState::Unreadable(why) => (
                 keep,
@@ -377,19 +377,12 @@ impl<'a> Merger<'a> {
             ValueState::Stale { .. } => {
                 let plaintext = match plaintext {
                     Some(p) => Ok(p),
-                    None => decrypt_value(self.backend, e, &self.method),
+                    None => scheme::decrypt(self.backend, e, self.method),
                 };
-                let encrypted = plaintext.and_then(|p| self.backend.encrypt(keys, &p));
+                let encrypted =
+                    plaintext.and_then(|p| Scheme::Gpg.encrypt(self.backend, keys, &p, &e.form));
                 match encrypted {
-                    Ok(message) => (
-                        Resolution::Take(Some(token::render_enc(
-                            GPG_TAG,
-                            &encode_payload(&message),
-                            &e.form,
-                        ))),
-                        None,
-                        true,
-                    ),
+                    Ok(text) => (Resolution::Take(Some(text)), None, true),
                     Err(why) => (
                         keep,
                         Some(format!(
@@ -714,6 +707,7 @@ fn diff3(base: &[String], ours: &[String], theirs: &[String]) -> Vec<Chunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Backend as _;
     use crate::pgp::Keystore;
 
     fn lines(s: &str) -> Vec<String> {
@@ -830,7 +824,9 @@ mod tests {
             .unwrap();
         let to = vec![keys.resolve("bob@example.com").unwrap()];
         let e = |p: &str| {
-            crate::eyaml::encrypt_value(&keys, &to, p.as_bytes(), &token::Form::String).unwrap()
+            Scheme::Gpg
+                .encrypt(&keys, &to, p.as_bytes(), &token::Form::String)
+                .unwrap()
         };
         let (a_base, a_ours, a_theirs) = (e("x"), e("x"), e("y"));
         let (z_base, z_theirs) = (e("z"), e("z"));

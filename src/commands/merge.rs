@@ -2,10 +2,9 @@
 //! `eyaml_gpg::merge`; `--install` configures it for the current repository.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{anyhow, Context as _, Result};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::fsutil;
 use eyaml_gpg::merge::Merger;
 use eyaml_gpg::pgp::Keystore;
@@ -14,7 +13,7 @@ use eyaml_gpg::stale::{desired_for, RecipientOverride};
 use super::Context;
 use crate::cli::MergeArgs;
 use crate::common::input::read_bytes;
-use crate::common::{usage, Status};
+use crate::common::usage;
 
 /// The driver command `--install` configures (and the README shows).
 pub const DRIVER: &str = "eyaml-gpg merge --marker-size %L %O %A %B %P";
@@ -22,14 +21,15 @@ pub const DRIVER: &str = "eyaml-gpg merge --marker-size %L %O %A %B %P";
 pub const ATTRIBUTES: &str = "*.eyaml merge=eyaml";
 
 /// Runs `merge`: exit 0 clean, 1 conflicts left in OURS.
-pub fn run(ctx: &Context, args: &MergeArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &MergeArgs) -> Result<ExitCode> {
     if args.install {
-        return install(ctx);
+        install(ctx)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let (Some(base), Some(ours), Some(theirs)) = (&args.base, &args.ours, &args.theirs) else {
         return usage("merge needs BASE, OURS and THEIRS (or --install)");
     };
-    ctx.check_method()?;
+    let method = ctx.scheme_less()?;
     let texts = [read_bytes(base)?, read_bytes(ours)?, read_bytes(theirs)?];
     let store = match ctx.keystore() {
         Ok(s) => s,
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: &MergeArgs) -> Result<()> {
     };
     let shown = args.path.as_deref().unwrap_or(ours.as_path());
     let mut merger = Merger::new(&store)
-        .method(Method(ctx.settings.method.clone()))
+        .method(method)
         .marker_size(args.marker_size);
     if let Some(path) = &args.path {
         let over = RecipientOverride {
@@ -72,9 +72,9 @@ pub fn run(ctx: &Context, args: &MergeArgs) -> Result<()> {
             shown.display(),
             merged.conflicts
         ));
-        return Err(Status(1).into());
+        return Ok(ExitCode::from(1));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes `*.eyaml merge=eyaml` to the repository's `.gitattributes` (unless there) and sets
