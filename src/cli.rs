@@ -157,6 +157,16 @@ pub enum Command {
     )]
     Serve(ServeArgs),
 
+    /// Merge three versions of an eyaml file value by value (a git merge driver)
+    #[command(
+        after_help = "Writes the result into OURS. Exit status: 0 clean, 1 conflicts remain (between markers, \
+                      each side's value encrypted), 2 usage error. Set it up for the current repository with\n  \
+                      eyaml-gpg merge --install\nwhich writes\n  echo '*.eyaml merge=eyaml' >> .gitattributes\n  \
+                      git config merge.eyaml.driver 'eyaml-gpg merge %O %A %B %P'\n\n\
+                      Example:\n  eyaml-gpg merge base.eyaml ours.eyaml theirs.eyaml hieradata/common.eyaml"
+    )]
+    Merge(MergeArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -530,4 +540,31 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         Ok(m) if m <= 0o777 => Ok(m),
         _ => Err(format!("{s:?} is not an octal file mode such as 0660")),
     }
+
+/// `merge` options.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The common ancestor (git's %O)
+    #[arg(value_name = "BASE", required_unless_present = "install")]
+    pub base: Option<PathBuf>,
+
+    /// The current branch's version, replaced by the result (git's %A)
+    #[arg(value_name = "OURS", required_unless_present = "install")]
+    pub ours: Option<PathBuf>,
+
+    /// The other branch's version (git's %B)
+    #[arg(value_name = "THEIRS", required_unless_present = "install")]
+    pub theirs: Option<PathBuf>,
+
+    /// The file's path in the work tree (git's %P): its recipients are the merged values'
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+
+    /// Length of the conflict markers (git's %L)
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub marker_size: usize,
+
+    /// Configure this driver for *.eyaml files in the current git repository and exit
+    #[arg(long, conflicts_with_all = ["base", "ours", "theirs", "path"])]
+    pub install: bool,
 }

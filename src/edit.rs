@@ -285,6 +285,24 @@ impl Session {
         }
         let label = self.label();
         let shift = |e: Error| shift_lines(e, skipped_lines);
+        let markers = conflict_markers(body);
+        if !markers.is_empty() {
+            return Err(Problem::Retry(
+                markers
+                    .into_iter()
+                    .map(|line| {
+                        shift(
+                            Error::EditText(
+                                "a merge conflict marker is still here: keep the right version \
+                                 of the conflict and delete the marker lines"
+                                    .into(),
+                            )
+                            .at(&label, line, 1),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
         let tokens = token::scan(body, Kinds::DEC);
         eyaml::dec_tokens(&tokens, &label)
             .map_err(|errors| Problem::Retry(errors.into_iter().map(shift).collect()))?;
@@ -460,6 +478,23 @@ impl Session {
             .unwrap_or(0);
         LineCounter::new(body).at(edit_offset)
     }
+}
+
+/// The 1-based lines of `text` that are git conflict markers (`<<<<<<<`, `=======`,
+/// `>>>>>>>`, any length of at least 7, at the start of a line, as `eyaml-gpg merge` and git
+/// write them). Such a line cannot be meant as YAML.
+pub fn conflict_markers(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_end_matches('\r');
+            ['<', '=', '>', '|'].iter().any(|&c| {
+                let n = l.chars().take_while(|&x| x == c).count();
+                n >= 7 && (l.len() == n || (c != '=' && l.as_bytes()[n] == b' '))
+            })
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// Drops the leading lines that start with `# |` (Ruby's rule); returns how many and the rest.
@@ -709,6 +744,12 @@ pub fn split_command(s: &str, home: Option<&str>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflict_markers_are_found_by_line() {
+        let text = "a: 1\n<<<<<<< ours\nb: 2\n=======\r\nb: 3\n>>>>>>>>> theirs\nc: '<<<<<<< x'\n======= x\n";
+        assert_eq!(conflict_markers(text), vec![2, 4, 6]);
+    }
 
     /// A session on `t.eyaml` with the default options.
     fn t_session(k: &Keystore, orig: &str) -> Session {

@@ -73,6 +73,7 @@ pub(crate) mod gnupg;
 pub mod hiera;
 pub mod keys;
 pub mod lookup;
+pub mod merge;
 pub mod pgp;
 pub mod pkcs7;
 pub mod recipients;

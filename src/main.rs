@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Lookup(a) => commands::lookup::run(&ctx, a),
         Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
         Command::Serve(a) => commands::serve::run(&ctx, a),
+        Command::Merge(a) => commands::merge::run(&ctx, a),
         Command::Version => {
             println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -126,6 +126,103 @@ pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
     }
 }
 
+/// A scalar value of a text and where it is: its path (mapping keys as their text, sequence
+/// indexes as decimal text, from the top) and its byte range in the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalarAt {
+    /// Keys and indexes from the top of the first document.
+    pub path: Vec<String>,
+    /// Byte range of the scalar (quotes and block indicators included where the parser
+    /// counts them).
+    pub range: std::ops::Range<usize>,
+}
+
+/// Every scalar value of the first document of `text` with its path, in text order (mapping
+/// keys are not values; a complex key's contents are left out). Fails on a YAML syntax error.
+pub fn scalar_paths(text: &str) -> Result<Vec<ScalarAt>, YamlError> {
+    enum Frame {
+        Map { key: Option<String> },
+        Seq(usize),
+    }
+    fn advance(stack: &mut [Frame]) {
+        match stack.last_mut() {
+            Some(Frame::Map { key, .. }) => *key = None,
+            Some(Frame::Seq(i)) => *i += 1,
+            None => {}
+        }
+    }
+    fn path(stack: &[Frame]) -> Vec<String> {
+        stack
+            .iter()
+            .map(|f| match f {
+                Frame::Map { key, .. } => key.clone().unwrap_or_default(),
+                Frame::Seq(i) => i.to_string(),
+            })
+            .collect()
+    }
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut out = Vec::new();
+    let mut started = false;
+    // Nesting depth inside a complex (collection) mapping key, whose contents are skipped.
+    let mut in_key = 0usize;
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event?;
+        match event {
+            Event::DocumentStart(..) if started => break,
+            Event::DocumentStart(..) => started = true,
+            Event::DocumentEnd | Event::StreamEnd if started => break,
+            Event::Comment(..) | Event::StreamStart => {}
+            _ if in_key > 0 => match event {
+                Event::MappingStart(..) | Event::SequenceStart(..) => in_key += 1,
+                Event::MappingEnd | Event::SequenceEnd => {
+                    in_key -= 1;
+                    if in_key == 0 {
+                        if let Some(Frame::Map { key, .. }) = stack.last_mut() {
+                            *key = Some(String::new());
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Event::Scalar(value, ..) => match stack.last_mut() {
+                Some(Frame::Map { key: k @ None, .. }) => *k = Some(value.to_string()),
+                _ => {
+                    let range = span
+                        .byte_range()
+                        .unwrap_or(span.start.index()..span.end.index());
+                    out.push(ScalarAt {
+                        path: path(&stack),
+                        range,
+                    });
+                    advance(&mut stack);
+                }
+            },
+            Event::Alias(..) => match stack.last_mut() {
+                Some(Frame::Map { key: k @ None, .. }) => *k = Some(String::new()),
+                _ => advance(&mut stack),
+            },
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if matches!(stack.last(), Some(Frame::Map { key: None, .. })) {
+                    in_key = 1;
+                    continue;
+                }
+                stack.push(if matches!(event, Event::MappingStart(..)) {
+                    Frame::Map { key: None }
+                } else {
+                    Frame::Seq(0)
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                advance(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Consumes the rest of a node whose first event is `first`.
 fn skip<'a, I>(events: &mut I, first: Event<'a>) -> Option<()>
 where
@@ -350,6 +447,33 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 7), "{e}");
         assert!(e.message.contains("Date"), "{e}");
         assert!(validate("a: *nope\n").is_err());
+    }
+
+    #[test]
+    fn scalar_paths_name_every_value() {
+        let text = "---\na: 1\nb:\n  c: [x, {d: \"q\"}]\n  e: >\n    folded\nl:\n  - one\n  - two: 3\n? [k]\n: v\n";
+        let got: Vec<(String, &str)> = scalar_paths(text)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.path.join("."), &text[s.range]))
+            .collect();
+        let want = [
+            ("a", "1"),
+            ("b.c.0", "x"),
+            ("b.c.1.d", "\"q\""),
+            ("l.0", "one"),
+            ("l.1.two", "3"),
+            ("", "v"),
+        ];
+        for (path, value) in want {
+            assert!(
+                got.iter().any(|(p, v)| p == path && v.trim() == value),
+                "{path}: {got:?}"
+            );
+        }
+        let e = got.iter().find(|(p, _)| p == "b.e").unwrap();
+        assert!(e.1.contains("folded"), "{e:?}");
+        assert!(scalar_paths("a: [\n").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod edit;
 pub mod encrypt;
 pub mod generate;
 pub mod lookup;
+pub mod merge;
 pub mod recrypt;
 pub mod serve;
 pub mod textconv;
