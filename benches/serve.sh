@@ -40,6 +40,7 @@ echo "== serve: $clients clients, $decrypts decrypts"
 token=$(grep -o 'ENC\[GPG,[^]]*\]' "$work/data.eyaml" | head -1)
 per=$((decrypts / clients))
 t0=$(date +%s%N)
+pids=()
 for ((c = 0; c < clients; c++)); do
     ruby -rsocket -rjson -e '
         sock = UNIXSocket.new(ARGV[0]); req = JSON.generate("v" => 1, "op" => "decrypt", "values" => [ARGV[1]]) + "\n"
@@ -52,8 +53,9 @@ for ((c = 0; c < clients; c++)); do
         end
         puts lat.map { |x| (x * 1e6).round }.join("\n"); warn "errors #{errors}" if errors > 0
     ' "$sock" "$token" "$per" > "$work/lat.$c" 2> "$work/err.$c" &
+    pids+=($!)
 done
-wait $(jobs -p | grep -v "^$server$") 2>/dev/null || true
+wait "${pids[@]}"
 t1=$(date +%s%N)
 total=$(cat "$work"/lat.* | wc -l)
 errors=$(cat "$work"/err.* | awk '{s += $2} END {print s + 0}')
