@@ -540,6 +540,7 @@ fn parse_mode(s: &str) -> Result<u32, String> {
         Ok(m) if m <= 0o777 => Ok(m),
         _ => Err(format!("{s:?} is not an octal file mode such as 0660")),
     }
+}
 
 /// `merge` options.
 #[derive(Args, Debug)]

@@ -22,8 +22,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::Backend;
 use crate::error::{Error, Result};
-use crate::eyaml::{self, Method};
+use crate::eyaml;
 use crate::pgp::Keystore;
+use crate::scheme::{self, Scheme};
 use crate::token::{self, EncToken, Form, Kinds, Token};
 
 /// The protocol version this service speaks (`"v"` in requests and replies).
@@ -43,7 +44,7 @@ pub struct Options {
     /// Peer (primary) group ids allowed to connect.
     pub allow_gids: Vec<u32>,
     /// The method of scheme-less `ENC[…]` values.
-    pub method: Method,
+    pub method: Scheme,
 }
 
 /// An error reply: a stable `code` for programs, a `message` for people, and for a value
@@ -212,7 +213,7 @@ pub fn parse_token(value: &str) -> Option<EncToken> {
 pub fn handle_request(
     keys: &Keystore,
     request: &[u8],
-    method: &Method,
+    method: Scheme,
     max_reply: usize,
 ) -> ReplyLine {
     let parsed: Value = match serde_json::from_slice(request) {
@@ -294,7 +295,7 @@ fn decrypt_reply(
     keys: &Keystore,
     id: Option<&Value>,
     values: &[&str],
-    method: &Method,
+    method: Scheme,
 ) -> ReplyLine {
     let decrypted: Vec<std::result::Result<Zeroizing<String>, ErrorReply>> = values
         .par_iter()
@@ -305,8 +306,8 @@ fn decrypt_reply(
                     "not an ENC[…] value (one ENC[SCHEME,base64] token expected)",
                 ));
             };
-            let plain = eyaml::decrypt_value(keys as &dyn Backend, &tok, method)
-                .map_err(|e| ErrorReply::from_error(&e))?;
+            let plain =
+                scheme::decrypt(keys, &tok, method).map_err(|e| ErrorReply::from_error(&e))?;
             let text = String::from_utf8(plain.to_vec())
                 .map_err(|_| ErrorReply::from_error(&Error::PlaintextNotUtf8))?;
             Ok(Zeroizing::new(text))
@@ -579,12 +580,7 @@ fn serve_client(stream: &UnixStream, shared: &Shared) {
             return;
         }
         let keys = Arc::clone(&shared.keys.read().expect("keys lock"));
-        let reply = handle_request(
-            &keys,
-            &buf,
-            &shared.options.method,
-            shared.options.max_reply,
-        );
+        let reply = handle_request(&keys, &buf, shared.options.method, shared.options.max_reply);
         if writer.write_all(&reply).is_err() || !complete {
             return;
         }
@@ -616,7 +612,7 @@ pub struct TreeReport {
 /// Decrypts every `ENC[…]` value of every `*.eyaml` and `*.yaml` file under `dirs` (hidden
 /// entries skipped) once, discarding the plaintexts: proof that the keys at hand can read a
 /// tree, before a key rotation goes live.
-pub fn check_tree(keys: &Keystore, dirs: &[PathBuf], method: &Method) -> TreeReport {
+pub fn check_tree(keys: &Keystore, dirs: &[PathBuf], method: Scheme) -> TreeReport {
     let mut report = TreeReport::default();
     for dir in dirs {
         let walk = walkdir::WalkDir::new(dir)
@@ -683,7 +679,7 @@ mod tests {
             max_clients: 4,
             allow_uids: uids.to_vec(),
             allow_gids: gids.to_vec(),
-            method: Method::default(),
+            method: Scheme::Gpg,
         }
     }
 
@@ -720,9 +716,9 @@ mod tests {
     #[test]
     fn bad_requests_get_error_replies() {
         let keys = Keystore::new();
-        let m = Method::default();
+        let m = Scheme::Gpg;
         let code = |req: &str| {
-            let r = handle_request(&keys, req.as_bytes(), &m, 1 << 20);
+            let r = handle_request(&keys, req.as_bytes(), m, 1 << 20);
             let v: Value = serde_json::from_slice(&r).unwrap();
             assert_eq!(v["ok"], false, "{v}");
             v["error"]["code"].as_str().unwrap().to_string()

@@ -4,30 +4,30 @@
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use eyaml_gpg::eyaml::Method;
 use eyaml_gpg::fsutil::read_bytes;
 use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::serve::{self, Control, ErrorReply, Options};
 use nix::unistd::{Gid, Group, Uid, User};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{emit, Context};
 use crate::cli::ServeArgs;
-use crate::common::{keys, usage, Status, UsageError};
+use crate::common::{usage, UsageError};
 
 /// Runs `serve`.
-pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
+pub fn run(ctx: &Context, args: &ServeArgs) -> Result<ExitCode> {
     // Taken first, while the process has one thread: the crate clears LISTEN_* from the
     // environment so children do not inherit them.
     let mut inherited = listenfd::ListenFd::from_env();
-    ctx.check_method()?;
-    let method = Method(ctx.settings.method.clone());
+    let method = ctx.scheme_less()?;
     if !args.check.is_empty() {
-        return check(ctx, args, &method);
+        return check(ctx, args, method);
     }
     if let Some(file) = &args.once {
         let request = read_bytes(file)?;
@@ -41,11 +41,11 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
                     false,
                 )?;
                 ctx.ui.error(&msg);
-                return Err(Status(2).into());
+                return Ok(ExitCode::from(2));
             }
         };
         return emit(
-            &serve::handle_request(&store, &request, &method, usize::MAX),
+            &serve::handle_request(&store, &request, method, usize::MAX),
             false,
         );
     }
@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
     }
     result?;
     ctx.ui.info("stopped");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Flags set by SIGHUP (reload) and SIGTERM/SIGINT (stop), with a wake-up pipe for the
@@ -121,12 +121,15 @@ fn serve_until_stopped(
     options: Options,
     control: &Control,
 ) -> Result<()> {
-    let (settings, ui) = (ctx.settings.clone(), ctx.ui);
+    let reload = Context {
+        settings: ctx.settings.clone(),
+        ui: ctx.ui,
+    };
     let log_ui = ctx.ui;
     serve::run(
         listener,
         store,
-        move || keys::keystore(&settings, &ui).map_err(|e| format!("{e:#}")),
+        move || reload.keystore().map_err(|e| format!("{e:#}")),
         options,
         control,
         Box::new(move |m: &str| log_ui.info(m)),
@@ -163,7 +166,7 @@ fn gids(names: &[String]) -> Result<Vec<u32>> {
         .collect()
 }
 
-fn check(ctx: &Context, args: &ServeArgs, method: &Method) -> Result<()> {
+fn check(ctx: &Context, args: &ServeArgs, method: Scheme) -> Result<ExitCode> {
     for dir in &args.check {
         if !dir.is_dir() {
             return usage(format!("{}: not a directory", dir.display()));
@@ -183,9 +186,9 @@ fn check(ctx: &Context, args: &ServeArgs, method: &Method) -> Result<()> {
     );
     if report.failures.is_empty() {
         ctx.ui.info(&summary);
-        Ok(())
+        Ok(ExitCode::SUCCESS)
     } else {
         ctx.ui.error(&summary);
-        Err(Status(1).into())
+        Ok(ExitCode::FAILURE)
     }
 }

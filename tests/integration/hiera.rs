@@ -3,7 +3,6 @@
 //! recorded by `fixtures/hiera/record.rb` from the plaintext sources), plus a live run of
 //! Puppet as a library and the bad inputs.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

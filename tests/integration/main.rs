@@ -12,6 +12,7 @@ mod help_examples;
 mod hiera;
 mod lookup;
 mod man;
+mod merge;
 mod pkcs7;
 mod psych;
 mod recrypt;

@@ -3,7 +3,6 @@
 //! real Puppet (tests/puppet/pal.rb) in socket and binary mode, compared with what Puppet's
 //! own `eyaml_lookup_key` returns.
 
-
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;

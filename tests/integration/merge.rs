@@ -2,13 +2,11 @@
 //! repositories set up with `eyaml-gpg merge --install` (the README's two lines), keys handed to
 //! the driver through `EYAML_GPG_KEYRING`.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{key, ok, stderr, stdout, Env};
+use crate::harness::{key, ok, stderr, stdout, Env};
 
 /// Bob decrypts; every public key resolves.
 const BOB: &[&str] = &["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
