@@ -151,8 +151,9 @@ pub enum Command {
                       socket activation (LISTEN_FDS) the inherited socket is served and --socket is not needed.\n\n\
                       Exit status: 0 stopped (--check: every value decrypted; --once: a reply was written), \
                       1 --check found values it cannot decrypt, 2 usage or environment error.\n\n\
-                      Examples:\n  eyaml-gpg serve --socket /run/eyaml-gpg/eyaml-gpg.sock --allow-group puppet --gpg-gnupghome /etc/puppetlabs/eyaml-gpg\n  \
-                      eyaml-gpg serve --check /etc/puppetlabs/code/environments\n  \
+                      As a service on a Puppet server (runs until stopped):\n  \
+                      eyaml-gpg serve --socket /run/eyaml-gpg/eyaml-gpg.sock --allow-group puppet --gpg-gnupghome /etc/puppetlabs/eyaml-gpg\n\n\
+                      Examples:\n  eyaml-gpg serve --check hieradata/\n  \
                       eyaml-gpg serve --once request.json"
     )]
     Serve(ServeArgs),

@@ -112,6 +112,12 @@ fn fixture(env: &Env) {
         .output()
         .unwrap();
     env.write("value.txt", &ok(&out).stdout);
+    // `serve --once` answers one protocol request; `merge` merges three versions.
+    env.write("request.json", "{\"v\":1,\"op\":\"ping\"}\n");
+    let common = std::fs::read(env.join("hieradata/common.eyaml")).unwrap();
+    for side in ["base.eyaml", "ours.eyaml", "theirs.eyaml"] {
+        env.write(side, &common);
+    }
     env.write_script("bin/code", EDITOR_SCRIPT);
     std::fs::create_dir_all(env.join(".local/share/bash-completion/completions")).unwrap();
     for args in [&["init", "-q"][..], &["add", "hieradata"]] {
