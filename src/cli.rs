@@ -164,7 +164,7 @@ pub enum Command {
                       each side's value encrypted), 2 usage error. Set it up for the current repository with\n  \
                       eyaml-gpg merge --install\nwhich writes\n  echo '*.eyaml merge=eyaml' >> .gitattributes\n  \
                       git config merge.eyaml.driver 'eyaml-gpg merge %O %A %B %P'\n\n\
-                      Example:\n  eyaml-gpg merge base.eyaml ours.eyaml theirs.eyaml hieradata/common.eyaml"
+                      Example:\n  eyaml-gpg merge common.base common.ours common.theirs hieradata/common.eyaml"
     )]
     Merge(MergeArgs),
 

@@ -87,7 +87,8 @@ const KEYRING: &str = "keys/me.sec.asc";
 /// A work tree as the examples assume it: `hieradata/` with a recipients file (Bob), two
 /// encrypted files and a git index holding them, Bob's secret key at `~/keys/me.sec.asc`
 /// (also in `EYAML_GPG_KEYRING`), a value in `value.txt`, an editor called `code`, and the
-/// user's bash-completion directory.
+/// user's bash-completion directory, a `serve` request in `request.json`, and three versions of
+/// `common.eyaml` for `merge`.
 fn fixture(env: &Env) {
     env.write(KEYRING, std::fs::read(key("bob.sec.asc")).unwrap());
     // By fingerprint, as `check` recommends, so that `--fail-on warning` passes.
@@ -115,7 +116,7 @@ fn fixture(env: &Env) {
     // `serve --once` answers one protocol request; `merge` merges three versions.
     env.write("request.json", "{\"v\":1,\"op\":\"ping\"}\n");
     let common = std::fs::read(env.join("hieradata/common.eyaml")).unwrap();
-    for side in ["base.eyaml", "ours.eyaml", "theirs.eyaml"] {
+    for side in ["common.base", "common.ours", "common.theirs"] {
         env.write(side, &common);
     }
     env.write_script("bin/code", EDITOR_SCRIPT);
