@@ -245,24 +245,38 @@ fn merge_values(merge: Merge, variants: usize, values: Vec<Value>) -> Result<Opt
         Merge::Unique => Value::Array(flatten(first)),
         _ => first,
     };
+    if merge == Merge::First {
+        return Ok(Some(memo));
+    }
+    let deep = DeepOptions::default();
     for value in values {
-        memo = match merge {
-            Merge::First => return Ok(Some(memo)),
-            Merge::Unique => {
-                check_unique("first", &memo)?;
-                check_unique("second", &value)?;
-                Value::Array(union(flatten(memo), flatten(value)))
-            }
-            Merge::Hash => {
-                let e1 = check_hash("first", memo)?;
-                let mut e2 = check_hash("second", value)?;
-                e2.merge_from(&e1);
-                Value::Hash(e2)
-            }
-            Merge::Deep => deep_merge(memo, value, &DeepOptions::default())?,
-        };
+        memo = merge_two(merge, &deep, memo, value)?;
     }
     Ok(Some(memo))
+}
+
+/// `MergeStrategy#merge(memo, value)` with the type checks Puppet makes.
+pub(crate) fn merge_two(
+    merge: Merge,
+    deep: &DeepOptions,
+    memo: Value,
+    value: Value,
+) -> Result<Value> {
+    Ok(match merge {
+        Merge::First => memo,
+        Merge::Unique => {
+            check_unique("first", &memo)?;
+            check_unique("second", &value)?;
+            Value::Array(union(flatten(memo), flatten(value)))
+        }
+        Merge::Hash => {
+            let e1 = check_hash("first", memo)?;
+            let mut e2 = check_hash("second", value)?;
+            e2.merge_from(&e1);
+            Value::Hash(e2)
+        }
+        Merge::Deep => deep_merge(memo, value, deep)?,
+    })
 }
 
 /// `Variant[Scalar, Array[Data]]`.

@@ -390,6 +390,9 @@ struct Shared {
     options: Options,
     clients: AtomicUsize,
     streams: Mutex<HashMap<u64, UnixStream>>,
+    /// Set before the streams are shut down at stop: a client registering its stream after
+    /// that sees it under the same lock and leaves, instead of reading forever.
+    stopping: AtomicBool,
     log: Box<Log>,
 }
 
@@ -413,6 +416,7 @@ where
         options,
         clients: AtomicUsize::new(0),
         streams: Mutex::new(HashMap::new()),
+        stopping: AtomicBool::new(false),
         log,
     });
     listener
@@ -478,8 +482,12 @@ where
             Err(e) => eprintln!("cannot start a client thread: {e}"),
         }
     }
-    for (_, s) in shared.streams.lock().expect("streams lock").drain() {
-        let _ = s.shutdown(std::net::Shutdown::Read);
+    {
+        let mut streams = shared.streams.lock().expect("streams lock");
+        shared.stopping.store(true, Ordering::SeqCst);
+        for (_, s) in streams.drain() {
+            let _ = s.shutdown(std::net::Shutdown::Read);
+        }
     }
     for t in threads {
         let _ = t.join();
@@ -531,7 +539,11 @@ fn client(mut stream: UnixStream, conn: u64, shared: &Shared) {
         return;
     }
     if let Ok(s) = stream.try_clone() {
-        shared.streams.lock().expect("streams lock").insert(conn, s);
+        let mut streams = shared.streams.lock().expect("streams lock");
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        streams.insert(conn, s);
     }
     serve_client(&stream, shared);
     shared.streams.lock().expect("streams lock").remove(&conn);

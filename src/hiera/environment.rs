@@ -723,21 +723,7 @@ fn convert_value(merge: Merge, v: Value) -> Value {
 
 /// `MergeStrategy#merge(memo, value)` with the type checks Puppet makes.
 fn merge_two(merge: &MergeSpec, memo: Value, value: Value) -> Result<Value> {
-    Ok(match merge.strategy {
-        Merge::First => memo,
-        Merge::Unique => {
-            check_unique("first", &memo)?;
-            check_unique("second", &value)?;
-            Value::Array(union(flatten(memo), flatten(value)))
-        }
-        Merge::Hash => {
-            let e1 = check_hash("first", memo)?;
-            let mut e2 = check_hash("second", value)?;
-            e2.merge_from(&e1);
-            Value::Hash(e2)
-        }
-        Merge::Deep => deep_merge(memo, value, &merge.deep)?,
-    })
+    crate::hiera::merge_two(merge.strategy, &merge.deep, memo, value)
 }
 
 /// Ruby's `to_s` of an interpolated value (`inspect` for arrays and hashes).
