@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
-use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
+use eyaml_gpg::eyaml::{Patterns, Walk};
 use eyaml_gpg::recrypt::{self, Report};
-use eyaml_gpg::stale::{FileInspection, RecipientOverride, StateCounts, ValueState};
-use eyaml_gpg::tree::{Patterns, Walk};
+use eyaml_gpg::recrypt::{FileInspection, RecipientOverride, StateCounts, ValueState};
+use eyaml_gpg::scheme::{Backend, EncryptionKey, KeyId};
 use eyaml_gpg::Error;
 
 use super::Context;
