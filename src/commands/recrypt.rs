@@ -193,7 +193,7 @@ fn report_failures(ctx: &Context, f: &FileInspection, errors: &[(usize, Error)])
 }
 
 /// The files named, and the files with the extension below the directories named (the
-/// library's walk rule, see [`eyaml_gpg::tree`]).
+/// library's walk rule, see [`eyaml_gpg::eyaml::Walk`]).
 fn collect(ctx: &Context, paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
     let patterns = Patterns::extension(extension).map_err(|e| UsageError(e.to_string()))?;
     let set = Walk::new(patterns).work_tree(paths)?;
