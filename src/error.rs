@@ -225,9 +225,48 @@ pub enum Error {
     /// The user cancelled a passphrase prompt.
     #[error("pinentry cancelled: the passphrase prompt for {0} was dismissed")]
     Cancelled(String),
-    /// Running `gpg` or `gpgconf` failed.
+    /// Running `gpg` or `gpgconf` failed for another reason.
     #[error("{0}")]
     Gpg(String),
+    /// `gpg` or `gpgconf` cannot be started (not installed, not executable).
+    #[error("cannot run {command}: {source}")]
+    GpgNotRunnable {
+        /// The command (`gpg`, `gpgconf --list-dirs`, …).
+        command: String,
+        /// Why it could not be started.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// `gpg` or `gpgconf` ran and failed; `message` is the last line of its error output.
+    #[error("{command} failed: {message}")]
+    GpgFailed {
+        /// The command (`gpg --list-keys`, …).
+        command: String,
+        /// Its last error line, or its exit status.
+        message: String,
+    },
+    /// GnuPG's key validity could not be read, and encrypting to keys of the GnuPG home needs
+    /// it.
+    #[error(
+        "{cause} (GnuPG's key validity is needed to encrypt to keys of the GnuPG home {}; \
+         --gpg-always-trust skips the check)",
+        home.display()
+    )]
+    GpgValidity {
+        /// Why it could not be read.
+        cause: Box<Error>,
+        /// The GnuPG home.
+        home: PathBuf,
+    },
+    /// A GnuPG 2.4 OCB message that `gpg --decrypt` could not read either.
+    #[error(
+        "{}; `gpg --decrypt` could not read it either ({reason})",
+        Error::OcbMessage
+    )]
+    OcbUnreadable {
+        /// gpg's last error line.
+        reason: String,
+    },
     /// A YAML document could not be read.
     #[error("{}:{line}:{column}: invalid YAML: {message}", path.display())]
     Yaml {
@@ -640,6 +679,28 @@ mod tests {
             (
                 Error::GitNotInIndex("a.eyaml".into()),
                 "a.eyaml: not in the index",
+            ),
+            (
+                Error::GpgFailed {
+                    command: "gpg --list-keys".into(),
+                    message: "gpg: oops".into(),
+                },
+                "gpg --list-keys failed: gpg: oops",
+            ),
+            (
+                Error::GpgValidity {
+                    cause: Box::new(Error::Gpg("C".into())),
+                    home: "/h".into(),
+                },
+                "C (GnuPG's key validity is needed to encrypt to keys of the GnuPG home /h; \
+                 --gpg-always-trust skips the check)",
+            ),
+            (
+                Error::OcbUnreadable { reason: "R".into() },
+                &format!(
+                    "{}; `gpg --decrypt` could not read it either (R)",
+                    Error::OcbMessage
+                ),
             ),
             (
                 Error::GitNotRunnable(std::sync::Arc::new(std::io::Error::from(
