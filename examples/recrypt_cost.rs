@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use eyaml_gpg::crypto::Backend;
 use eyaml_gpg::eyaml;
-use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::eyaml::{Kinds, Token};
+use eyaml_gpg::scheme::Backend;
 use eyaml_gpg::scheme::{self, Scheme};
-use eyaml_gpg::token::{self, Kinds, Token};
+use eyaml_gpg::Keystore;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut decrypting = Duration::ZERO;
     for f in &files {
         let text = std::fs::read_to_string(f)?;
-        for t in token::scan(&text, Kinds::ENC) {
+        for t in eyaml::scan(&text, Kinds::ENC) {
             if let Token::Enc(e) = &t.token {
                 let start = Instant::now();
                 let plain = scheme::decrypt(&store, e, method)?;

@@ -183,12 +183,12 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct CreatekeysArgs {
     /// RSA key size in bits
-    #[arg(long, default_value_t = 2048, value_name = "BITS")]
+    #[arg(long, default_value_t = eyaml_gpg::keys::DEFAULT_KEYSIZE, value_name = "BITS")]
     pub pkcs7_keysize: usize,
 
     /// Certificate subject and issuer, OpenSSL form (must not be empty: Bouncy Castle 1.85+,
     /// on Puppet Server, refuses an empty issuer)
-    #[arg(long, default_value = "/CN=eyaml", value_name = "SUBJECT")]
+    #[arg(long, default_value = eyaml_gpg::keys::DEFAULT_SUBJECT, value_name = "SUBJECT")]
     pub pkcs7_subject: String,
 }
 

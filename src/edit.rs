@@ -4,7 +4,7 @@
 //! new values are encrypted, and the result is checked as YAML before anyone writes it.
 //!
 //! ```
-//! use eyaml_gpg::{edit::{Options, Outcome, Session}, pgp::Keystore, scheme::Scheme};
+//! use eyaml_gpg::{edit::{Options, Outcome, Session}, scheme::Scheme, Keystore};
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
@@ -250,10 +250,9 @@ impl Session {
                     Err(why) => Some(why),
                 }?;
                 Some(
-                    Error::EditText(format!(
-                        "this ENC value is not in the file and cannot be read ({why}); \
-                         undo the change to it, or delete it"
-                    ))
+                    Error::EditUnreadableEnc {
+                        why: why.to_string(),
+                    }
                     .at(&label, t.line, t.column),
                 )
             })
@@ -290,16 +289,7 @@ impl Session {
             return Err(Problem::Retry(
                 markers
                     .into_iter()
-                    .map(|line| {
-                        shift(
-                            Error::EditText(
-                                "a merge conflict marker is still here: keep the right version \
-                                 of the conflict and delete the marker lines"
-                                    .into(),
-                            )
-                            .at(&label, line, 1),
-                        )
-                    })
+                    .map(|line| shift(Error::EditConflictMarker.at(&label, line, 1)))
                     .collect(),
             ));
         }
@@ -315,10 +305,10 @@ impl Session {
             if let Some(first) = seen.insert(id, t) {
                 errors.push(Error::DuplicateDecId);
                 errors.push(shift(
-                    Error::EditText(format!(
-                        "DEC({id}) is used here and at line {}",
-                        first.line + skipped_lines
-                    ))
+                    Error::DecIdReused {
+                        id,
+                        first_line: first.line + skipped_lines,
+                    }
                     .at(&label, t.line, t.column),
                 ));
             } else if self.shown_plaintext(id).is_none() {

@@ -201,15 +201,72 @@ pub enum Error {
         "No GPG home directory configured, check gpg_gnupghome configuration value is correct"
     )]
     NoGnupgHomeConfigured,
-    /// gpg-agent could not be used.
+    /// gpg-agent refused a request or answered in a way we cannot use.
     #[error("gpg-agent: {0}")]
     Agent(String),
+    /// gpg-agent cannot be reached: it does not start, its socket refuses connections, or the
+    /// connection was lost (the message says which and where).
+    #[error("gpg-agent: {0}")]
+    AgentUnreachable(String),
+    /// gpg-agent has no pinentry to ask for a passphrase with.
+    #[error(
+        "gpg-agent: no pinentry could ask for the passphrase of {key} ({reason}); set \
+         GPG_TTY=$(tty) or check pinentry-program in gpg-agent.conf"
+    )]
+    AgentNoPinentry {
+        /// The secret key that needed the passphrase.
+        key: String,
+        /// The agent's own words.
+        reason: String,
+    },
+    /// gpg-agent does not hold the secret key a message needs.
+    #[error("gpg-agent: does not hold {0}")]
+    AgentMissingKey(String),
     /// The user cancelled a passphrase prompt.
     #[error("pinentry cancelled: the passphrase prompt for {0} was dismissed")]
     Cancelled(String),
-    /// Running `gpg` or `gpgconf` failed.
+    /// Running `gpg` or `gpgconf` failed for another reason.
     #[error("{0}")]
     Gpg(String),
+    /// `gpg` or `gpgconf` cannot be started (not installed, not executable).
+    #[error("cannot run {command}: {source}")]
+    GpgNotRunnable {
+        /// The command (`gpg`, `gpgconf --list-dirs`, …).
+        command: String,
+        /// Why it could not be started.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// `gpg` or `gpgconf` ran and failed; `message` is the last line of its error output.
+    #[error("{command} failed: {message}")]
+    GpgFailed {
+        /// The command (`gpg --list-keys`, …).
+        command: String,
+        /// Its last error line, or its exit status.
+        message: String,
+    },
+    /// GnuPG's key validity could not be read, and encrypting to keys of the GnuPG home needs
+    /// it.
+    #[error(
+        "{cause} (GnuPG's key validity is needed to encrypt to keys of the GnuPG home {}; \
+         --gpg-always-trust skips the check)",
+        home.display()
+    )]
+    GpgValidity {
+        /// Why it could not be read.
+        cause: Box<Error>,
+        /// The GnuPG home.
+        home: PathBuf,
+    },
+    /// A GnuPG 2.4 OCB message that `gpg --decrypt` could not read either.
+    #[error(
+        "{}; `gpg --decrypt` could not read it either ({reason})",
+        Error::OcbMessage
+    )]
+    OcbUnreadable {
+        /// gpg's last error line.
+        reason: String,
+    },
     /// A YAML document could not be read.
     #[error("{}:{line}:{column}: invalid YAML: {message}", path.display())]
     Yaml {
@@ -228,9 +285,30 @@ pub enum Error {
     /// A `DEC(n)` id names no value that the edit session showed decrypted.
     #[error("DEC({0}) does not name a value of this edit session (keep the ids eyaml-gpg edit wrote); to add a new value, write it without an id: DEC::GPG[...]!")]
     UnknownDecId(u64),
-    /// A problem in the text an editor returned.
-    #[error("{0}")]
-    EditText(String),
+    /// An `ENC[…]` value in the edited text that the file did not hold and that cannot be
+    /// decrypted (a hand-made or damaged value).
+    #[error(
+        "this ENC value is not in the file and cannot be read ({why}); undo the change to it, \
+         or delete it"
+    )]
+    EditUnreadableEnc {
+        /// Why it cannot be read.
+        why: String,
+    },
+    /// A merge conflict marker left in the edited text.
+    #[error(
+        "a merge conflict marker is still here: keep the right version of the conflict and \
+         delete the marker lines"
+    )]
+    EditConflictMarker,
+    /// A `DEC(n)` id used twice in the edited text (reported at the second use).
+    #[error("DEC({id}) is used here and at line {first_line}")]
+    DecIdReused {
+        /// The id.
+        id: u64,
+        /// The 1-based line of the first use.
+        first_line: usize,
+    },
     /// The file changed on disk while its edit was open; the edit was saved elsewhere.
     #[error(
         "{} {what} while the editor was open, so it was not overwritten; your edit is saved \
@@ -280,10 +358,44 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
-    /// A lookup that cannot be done: a malformed dotted key, a sub-key into the wrong type, a
-    /// merge of values of the wrong type.
+    /// A lookup that cannot be done for another reason (interpolation, hierarchy settings,
+    /// facts).
     #[error("{0}")]
     Lookup(String),
+    /// A dotted lookup key that is not well formed (an unterminated quote, an empty segment).
+    #[error("Syntax error in string: {key}")]
+    LookupKeySyntax {
+        /// The key as given.
+        key: String,
+    },
+    /// A dotted key's segment reaches into a value that has no such sub-key.
+    #[error(
+        "Data Provider type mismatch: Got {found} when {expected} was expected to access value \
+         using '{segment}' from key '{key}'"
+    )]
+    LookupTypeMismatch {
+        /// The type of the value reached (`String`, `Array`, …).
+        found: String,
+        /// The type the segment needs (`Hash`, or `Array` for an index).
+        expected: String,
+        /// The segment.
+        segment: String,
+        /// The whole key.
+        key: String,
+    },
+    /// A value that a merge cannot take (`unique` of a hash, `hash` of a string).
+    #[error("The {which} element of the merge has wrong type, expects {expected}, got {found}")]
+    MergeTypeMismatch {
+        /// Which of the merged values (`first`, `second`).
+        which: String,
+        /// What the merge takes.
+        expected: &'static str,
+        /// The type it got.
+        found: String,
+    },
+    /// A merge strategy name Puppet does not know.
+    #[error("Unknown merge strategy: '{0}'")]
+    UnknownMerge(String),
     /// A path named on the command line cannot be used.
     #[error("{}: {source}", path.display())]
     PathArgument {
@@ -301,9 +413,29 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// Running git or reading its answer failed (`check --staged`).
-    #[error("{0}")]
-    Git(String),
+    /// git cannot be started (`check --staged`, `recrypt --staged`).
+    #[error("cannot run git: {0}")]
+    GitNotRunnable(Arc<std::io::Error>),
+    /// A git command failed (not a repository, say); `message` is its own.
+    #[error("git {command}: {message}")]
+    GitFailed {
+        /// The command and its arguments, without `git`.
+        command: String,
+        /// Its error output or exit status.
+        message: String,
+    },
+    /// A git command's answer is not what it documents (a damaged repository or a git we do not
+    /// understand).
+    #[error("git {command}: {message}")]
+    GitMalformed {
+        /// The command (`ls-files`, `cat-file`).
+        command: &'static str,
+        /// What was wrong with the answer.
+        message: String,
+    },
+    /// A path that should be staged is not in the git index.
+    #[error("{0}: not in the index")]
+    GitNotInIndex(String),
     /// A glob pattern is not valid.
     #[error("invalid glob {pattern:?}: {message}")]
     Glob {
@@ -363,7 +495,10 @@ impl Error {
             | Error::NoGnupgHomeConfigured
             | Error::MissingKeyring(_)
             | Error::Keyring { .. }
-            | Error::Git(_)
+            | Error::GitNotRunnable(_)
+            | Error::GitFailed { .. }
+            | Error::GitMalformed { .. }
+            | Error::GitNotInIndex(_)
             | Error::PathArgument { .. }
             | Error::Pkcs7Key(_) => true,
             _ => false,
@@ -456,5 +591,150 @@ impl<'a> IntoIterator for &'a Errors {
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// The specific variants print exactly the text their free-text ancestors printed (tests,
+    /// snapshots and users' scripts match on it).
+    #[test]
+    fn specific_variants_keep_the_free_text_wording() {
+        let cases = [
+            (
+                Error::AgentNoPinentry {
+                    key: "K".into(),
+                    reason: "R".into(),
+                },
+                "gpg-agent: no pinentry could ask for the passphrase of K (R); set GPG_TTY=$(tty) \
+                 or check pinentry-program in gpg-agent.conf",
+            ),
+            (
+                Error::AgentMissingKey("the secret key K".into()),
+                "gpg-agent: does not hold the secret key K",
+            ),
+            (
+                Error::AgentUnreachable("connection lost: E".into()),
+                "gpg-agent: connection lost: E",
+            ),
+            (
+                Error::EditUnreadableEnc { why: "W".into() },
+                "this ENC value is not in the file and cannot be read (W); undo the change to \
+                 it, or delete it",
+            ),
+            (
+                Error::EditConflictMarker,
+                "a merge conflict marker is still here: keep the right version of the conflict \
+                 and delete the marker lines",
+            ),
+            (
+                Error::DecIdReused {
+                    id: 3,
+                    first_line: 7,
+                },
+                "DEC(3) is used here and at line 7",
+            ),
+            (
+                Error::LookupKeySyntax { key: "a.'b".into() },
+                "Syntax error in string: a.'b",
+            ),
+            (
+                Error::LookupTypeMismatch {
+                    found: "String".into(),
+                    expected: "Hash".into(),
+                    segment: "b".into(),
+                    key: "a.b".into(),
+                },
+                "Data Provider type mismatch: Got String when Hash was expected to access value \
+                 using 'b' from key 'a.b'",
+            ),
+            (
+                Error::MergeTypeMismatch {
+                    which: "first".into(),
+                    expected: "a Hash value",
+                    found: "String".into(),
+                },
+                "The first element of the merge has wrong type, expects a Hash value, got String",
+            ),
+            (
+                Error::UnknownMerge("x".into()),
+                "Unknown merge strategy: 'x'",
+            ),
+            (
+                Error::GitFailed {
+                    command: "ls-files -s".into(),
+                    message: "fatal: not a git repository".into(),
+                },
+                "git ls-files -s: fatal: not a git repository",
+            ),
+            (
+                Error::GitMalformed {
+                    command: "cat-file",
+                    message: "short output for aa".into(),
+                },
+                "git cat-file: short output for aa",
+            ),
+            (
+                Error::GitNotInIndex("a.eyaml".into()),
+                "a.eyaml: not in the index",
+            ),
+            (
+                Error::GpgFailed {
+                    command: "gpg --list-keys".into(),
+                    message: "gpg: oops".into(),
+                },
+                "gpg --list-keys failed: gpg: oops",
+            ),
+            (
+                Error::GpgValidity {
+                    cause: Box::new(Error::Gpg("C".into())),
+                    home: "/h".into(),
+                },
+                "C (GnuPG's key validity is needed to encrypt to keys of the GnuPG home /h; \
+                 --gpg-always-trust skips the check)",
+            ),
+            (
+                Error::OcbUnreadable { reason: "R".into() },
+                &format!(
+                    "{}; `gpg --decrypt` could not read it either (R)",
+                    Error::OcbMessage
+                ),
+            ),
+            (
+                Error::GitNotRunnable(std::sync::Arc::new(std::io::Error::from(
+                    std::io::ErrorKind::NotFound,
+                ))),
+                "cannot run git: entity not found",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    /// git problems stop a run as environment errors (exit 2), whichever part failed; the
+    /// agent's stay operation failures (exit 1), as the free-text variants were.
+    #[test]
+    fn split_variants_keep_their_exit_class() {
+        let git = [
+            Error::GitNotInIndex("a".into()),
+            Error::GitFailed {
+                command: "ls-files".into(),
+                message: "m".into(),
+            },
+            Error::GitMalformed {
+                command: "cat-file",
+                message: "m".into(),
+            },
+        ];
+        assert!(git.iter().all(Error::is_environment));
+        let agent = [
+            Error::AgentUnreachable("m".into()),
+            Error::AgentMissingKey("k".into()),
+            Error::Agent("m".into()),
+        ];
+        assert!(!agent.iter().any(Error::is_environment));
     }
 }

@@ -10,7 +10,16 @@ use zeroize::Zeroizing;
 use crate::crypto::{Backend, EncryptionKey, Plaintext};
 use crate::error::{Error, Errors, Result};
 use crate::scheme::{self, KeyMaterial, Scheme};
-use crate::token::{self, DecToken, Kinds, Located, Token};
+use crate::token;
+
+/// File helpers every eyaml command needs: reading with the file named in errors, atomic
+/// writes, and wiping plaintext scratch files.
+pub use crate::fsutil::{read_bytes, read_text, unique_suffix, utf8, wipe_dir, write_atomic};
+/// The hiera-eyaml token grammar: `ENC[…]` and `DEC::…[…]!` values located in a text.
+pub use crate::token::{render_enc, scan, EncToken, Form};
+pub use crate::token::{DecToken, Kinds, Located, Token};
+/// The file-set walker shared by `check` and `recrypt` (work tree or git index).
+pub use crate::tree::{Contents, FileSet, Location, Patterns, TreeFile, Walk};
 
 /// Decrypts every `ENC[…]` value of `tokens` in parallel; results are in token order, one per
 /// ENC token, each error located in `path`.

@@ -59,7 +59,7 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// temp file is removed.
 ///
 /// `mode`: `Some(m)` sets permission bits `m`; `None` keeps the existing file's mode (and,
-/// where allowed, its owner and group), or uses [`NEW_FILE_MODE`] for a file that does not
+/// where allowed, its owner and group), or uses mode 0600 for a file that does not
 /// exist yet. A symbolic link is followed: the file it points to is replaced and the link stays.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     stage(path, bytes, mode)?.commit()
@@ -135,11 +135,6 @@ pub fn stage(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<Staged> {
 }
 
 impl Staged {
-    /// The file that [`Staged::commit`] replaces (a symbolic link resolved).
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Renames the temp file over the target and syncs the directory.
     pub fn commit(mut self) -> Result<()> {
         fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.path, e))?;

@@ -1,11 +1,12 @@
 //! The git index as `check --staged` and a pre-commit hook see it: the stage-0 regular files
 //! (`git ls-files -s -z`) and their staged contents (one `git cat-file --batch` run). Every
-//! reply of git is parsed with checks: a malformed one is an [`Error::Git`], never a panic.
+//! reply of git is parsed with checks: a malformed one is an [`Error::GitMalformed`], never a panic.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -46,7 +47,7 @@ impl Index {
                 self.entries
                     .get(*p)
                     .cloned()
-                    .ok_or_else(|| Error::Git(format!("{p}: not in the index")))
+                    .ok_or_else(|| Error::GitNotInIndex(p.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
         if ids.is_empty() {
@@ -60,21 +61,25 @@ impl Index {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+            .map_err(|e| Error::GitNotRunnable(Arc::new(e)))?;
         let request: String = ids.iter().map(|i| format!("{i}\n")).collect();
-        let mut input = child
-            .stdin
-            .take()
-            .ok_or_else(|| Error::Git("git cat-file: no standard input".into()))?;
+        let mut input = child.stdin.take().ok_or_else(|| Error::GitFailed {
+            command: "cat-file".into(),
+            message: "no standard input".into(),
+        })?;
         // Written from another thread: git answers while it reads, and a full pipe either way
         // would block both.
         let writer = std::thread::spawn(move || input.write_all(request.as_bytes()));
-        let out = child
-            .wait_with_output()
-            .map_err(|e| Error::Git(format!("git cat-file: {e}")))?;
+        let out = child.wait_with_output().map_err(|e| Error::GitFailed {
+            command: "cat-file".into(),
+            message: e.to_string(),
+        })?;
         let _ = writer.join();
         if !out.status.success() {
-            return Err(Error::Git(format!("git cat-file --batch: {}", out.status)));
+            return Err(Error::GitFailed {
+                command: "cat-file --batch".into(),
+                message: out.status.to_string(),
+            });
         }
         parse_batch(&out.stdout, &ids)
     }
@@ -109,13 +114,12 @@ fn git(args: &[&str]) -> Result<Vec<u8>> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+        .map_err(|e| Error::GitNotRunnable(Arc::new(e)))?;
     if !out.status.success() {
-        return Err(Error::Git(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::GitFailed {
+            command: args.join(" "),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(out.stdout)
 }
@@ -126,7 +130,10 @@ pub fn parse_ls_files(listing: &[u8]) -> Result<BTreeMap<String, String>> {
     let mut index = BTreeMap::new();
     for rec in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
         let rec = String::from_utf8_lossy(rec);
-        let bad = || Error::Git(format!("git ls-files: malformed entry {rec:?}"));
+        let bad = || Error::GitMalformed {
+            command: "ls-files",
+            message: format!("malformed entry {rec:?}"),
+        };
         let (meta, path) = rec.split_once('\t').ok_or_else(bad)?;
         let mut f = meta.split(' ');
         let (Some(mode), Some(id), Some(stage), None) = (f.next(), f.next(), f.next(), f.next())
@@ -146,17 +153,19 @@ pub fn parse_batch(data: &[u8], ids: &[String]) -> Result<Vec<Vec<u8>>> {
     let mut objects = Vec::with_capacity(ids.len());
     let mut rest = data;
     for id in ids {
-        let short = || Error::Git(format!("git cat-file: short output for {id}"));
+        let short = || Error::GitMalformed {
+            command: "cat-file",
+            message: format!("short output for {id}"),
+        };
         let nl = rest.iter().position(|&b| b == b'\n').ok_or_else(short)?;
         let header = String::from_utf8_lossy(&rest[..nl]);
         let size: usize = match header.split(' ').collect::<Vec<_>>()[..] {
             [got, _, size] if got == id.as_str() => size.parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| {
-            Error::Git(format!(
-                "git cat-file: unexpected reply {header:?} for {id}"
-            ))
+        .ok_or_else(|| Error::GitMalformed {
+            command: "cat-file",
+            message: format!("unexpected reply {header:?} for {id}"),
         })?;
         let body = &rest[nl + 1..];
         let (object, after) = (body.get(..size), body.get(size..));
@@ -200,7 +209,7 @@ mod tests {
         assert_eq!(index["d/e f.eyaml"], "dd");
         assert!(matches!(
             parse_ls_files(b"100644 aa\0"),
-            Err(Error::Git(m)) if m.contains("malformed")
+            Err(Error::GitMalformed { command: "ls-files", message }) if message.contains("malformed")
         ));
     }
 
@@ -221,7 +230,7 @@ mod tests {
             b"",
         ] {
             assert!(
-                matches!(parse_batch(bad, &ids), Err(Error::Git(_))),
+                matches!(parse_batch(bad, &ids), Err(Error::GitMalformed { .. })),
                 "{bad:?}"
             );
         }

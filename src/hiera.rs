@@ -44,7 +44,7 @@ impl FromStr for Merge {
             "unique" => Ok(Merge::Unique),
             "hash" => Ok(Merge::Hash),
             "deep" => Ok(Merge::Deep),
-            other => Err(Error::Lookup(format!("Unknown merge strategy: '{other}'"))),
+            other => Err(Error::UnknownMerge(other.to_string())),
         }
     }
 }
@@ -141,7 +141,9 @@ impl Hierarchy {
 /// unquoted text or a `"…"`/`'…'` quoted string (quotes removed); blanks around a segment are
 /// trimmed.
 pub fn split_key(key: &str) -> Result<Vec<String>> {
-    let syntax = || Error::Lookup(format!("Syntax error in string: {key}"));
+    let syntax = || Error::LookupKeySyntax {
+        key: key.to_string(),
+    };
     if key.is_empty() {
         return Ok(vec![String::new()]);
     }
@@ -221,10 +223,12 @@ pub(crate) fn sub_lookup(
 }
 
 fn mismatch(value: &Value, expected: &str, segment: &str, key: &str) -> Error {
-    Error::Lookup(format!(
-        "Data Provider type mismatch: Got {} when {expected} was expected to access value using '{segment}' from key '{key}'",
-        value.type_name()
-    ))
+    Error::LookupTypeMismatch {
+        found: value.type_name().to_string(),
+        expected: expected.to_string(),
+        segment: segment.to_string(),
+        key: key.to_string(),
+    }
 }
 
 /// Puppet's `MergeStrategy#lookup` over `variants` files of which `values` (in priority
@@ -282,10 +286,11 @@ pub(crate) fn merge_two(
 /// `Variant[Scalar, Array[Data]]`.
 pub(crate) fn check_unique(which: &str, v: &Value) -> Result<()> {
     match v {
-        Value::Hash(_) | Value::Null => Err(Error::Lookup(format!(
-            "The {which} element of the merge has wrong type, expects a value of type Scalar or Array, got {}",
-            v.type_name()
-        ))),
+        Value::Hash(_) | Value::Null => Err(Error::MergeTypeMismatch {
+            which: which.to_string(),
+            expected: "a value of type Scalar or Array",
+            found: v.type_name().to_string(),
+        }),
         _ => Ok(()),
     }
 }
@@ -294,10 +299,11 @@ pub(crate) fn check_unique(which: &str, v: &Value) -> Result<()> {
 pub(crate) fn check_hash(which: &str, v: Value) -> Result<Map> {
     match v {
         Value::Hash(m) if m.keys().all(|k| k.as_str().is_some()) => Ok(m),
-        other => Err(Error::Lookup(format!(
-            "The {which} element of the merge has wrong type, expects a Hash value, got {}",
-            other.type_name()
-        ))),
+        other => Err(Error::MergeTypeMismatch {
+            which: which.to_string(),
+            expected: "a Hash value",
+            found: other.type_name().to_string(),
+        }),
     }
 }
 

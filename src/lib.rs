@@ -8,14 +8,15 @@
 //!
 //! | Concept | Module | Start with |
 //! |---|---|---|
-//! | Keys: key files, GnuPG home, gpg-agent | [`keys`], [`pgp`] | [`KeySources`], [`Keystore`] |
-//! | Encryption schemes (`GPG`; `PKCS7` to come) | [`scheme`] | [`Scheme`], [`KeyMaterial`] |
+//! | Keys: key files, GnuPG home, gpg-agent, PKCS7 key files, recipients files | [`keys`] | [`KeySources`], [`Keystore`], [`keys::resolve_recipients`] |
+//! | Encryption schemes (`GPG`, `PKCS7`) and what they read from a message | [`scheme`] | [`Scheme`], [`KeyMaterial`] |
 //! | Lookups as Puppet's `eyaml_lookup_key` | [`hiera`], [`lookup`], [`value`] | [`Hierarchy`], [`Document`], [`Value`] |
-//! | Whole-file decrypt and encrypt (`decrypt -e`, `encrypt -e`) | [`eyaml`] | [`eyaml::decrypt_to_dec`] |
+//! | Whole-file decrypt and encrypt (`decrypt -e`, `encrypt -e`), the token grammar, the file-set walker | [`eyaml`] | [`eyaml::decrypt_to_dec`], [`eyaml::scan`], [`eyaml::Walk`] |
 //! | The edit session and its save policy | [`edit`] | [`edit::Session`], [`edit::save`] |
-//! | Recipients files and stale values | [`recipients`], [`stale`], [`recrypt`] | [`stale::inspect_file`] |
+//! | Stale values and their re-encryption | [`recrypt`] | [`recrypt::desired_for`], [`recrypt::Report`] |
 //! | Lint of eyaml files | [`check`] | [`check::Checker`] |
-//! | The hiera-eyaml token grammar | [`token`] | [`token::scan`] |
+//! | Git merge driver for eyaml files | [`merge`] | [`merge::Merger`] |
+//! | Decryption service for Puppet Server | [`serve`] | [`serve::Options`] |
 //! | Errors | [`error`] | [`Error`], [`Errors`] |
 //!
 //! Look a secret up as Puppet's Hiera would (`eyaml_lookup_key`): files in hierarchy order,
@@ -25,7 +26,7 @@
 //! use std::sync::Arc;
 //! use eyaml_gpg::hiera::{Hierarchy, Merge};
 //! use eyaml_gpg::lookup::{Document, Lookup};
-//! use eyaml_gpg::pgp::Keystore;
+//! use eyaml_gpg::Keystore;
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
@@ -46,7 +47,7 @@
 //! Or decrypt a whole file into edit form, as `eyaml decrypt -e` does:
 //!
 //! ```
-//! use eyaml_gpg::{eyaml, pgp::Keystore, scheme::Scheme};
+//! use eyaml_gpg::{eyaml, scheme::Scheme, Keystore};
 //! use std::path::Path;
 //!
 //! let mut keys = Keystore::new();
@@ -58,33 +59,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![warn(unnameable_types)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod check;
-pub mod crypto;
-pub(crate) mod datetime;
 pub mod edit;
 pub mod error;
 pub mod eyaml;
-pub mod fsutil;
-pub mod git;
-pub(crate) mod gnupg;
 pub mod hiera;
 pub mod keys;
 pub mod lookup;
 pub mod merge;
-pub mod pgp;
-pub mod pkcs7;
-pub mod recipients;
 pub mod recrypt;
 pub mod scheme;
 pub mod serve;
-pub mod stale;
-pub mod token;
-pub mod tree;
 pub mod value;
-pub mod yaml;
+
+// Internals: reached through the re-exports of the public modules above.
+pub(crate) mod crypto;
+pub(crate) mod datetime;
+pub(crate) mod fsutil;
+pub(crate) mod git;
+pub(crate) mod gnupg;
+pub(crate) mod pgp;
+pub(crate) mod pkcs7;
+pub(crate) mod recipients;
+pub(crate) mod stale;
+pub(crate) mod token;
+pub(crate) mod tree;
+pub(crate) mod yaml;
 
 pub use error::{Error, Errors, Result};
 pub use hiera::{Hierarchy, Merge};

@@ -5,7 +5,7 @@
 //! plaintext: the markers enclose the two sides' encrypted values.
 //!
 //! ```
-//! use eyaml_gpg::{merge::Merger, pgp::Keystore};
+//! use eyaml_gpg::{merge::Merger, Keystore};
 //!
 //! let keys = Keystore::new(); // no secret key: ciphertexts are compared byte for byte
 //! let base = "a: ENC[GPG,AAAA]\nb: ENC[GPG,BBBB]\n";

@@ -118,7 +118,7 @@ pub struct Keystore {
     always_trust: bool,
     validity_source: Option<ValiditySource>,
     /// What `validity_source` answered (its error as text: `Error` is not `Clone`).
-    lazy_validity: OnceLock<std::result::Result<HashMap<Fingerprint, bool>, String>>,
+    lazy_validity: OnceLock<Result<HashMap<Fingerprint, bool>>>,
     ocb_fallback: Option<OcbFallback>,
 }
 
@@ -196,18 +196,16 @@ impl Keystore {
             return Ok(false);
         };
         let lazy = self.lazy_validity.get_or_init(|| {
-            source()
-                .map(|pairs| {
-                    pairs
-                        .into_iter()
-                        .filter_map(|(f, v)| f.parse::<Fingerprint>().ok().map(|f| (f, v)))
-                        .collect()
-                })
-                .map_err(|e| e.to_string())
+            source().map(|pairs| {
+                pairs
+                    .into_iter()
+                    .filter_map(|(f, v)| f.parse::<Fingerprint>().ok().map(|f| (f, v)))
+                    .collect()
+            })
         });
         match lazy {
             Ok(map) => Ok(map.get(fp).copied().unwrap_or(false)),
-            Err(e) => Err(Error::Gpg(e.clone())),
+            Err(e) => Err(e.clone()),
         }
     }
 

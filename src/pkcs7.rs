@@ -429,7 +429,7 @@ pub fn lenient_base64(text: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// What [`inspect`] learns from a PKCS7 value without a key.
+/// What inspecting a PKCS7 value learns without a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     /// The recipients it is encrypted to.

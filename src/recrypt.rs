@@ -1,5 +1,5 @@
 //! Re-encryption of values whose recipients changed: picks the values to redo from an
-//! inspection ([`crate::stale`]), decrypts and encrypts them again with a fresh session key
+//! inspection ([`FileInspection`]), decrypts and encrypts them again with a fresh session key
 //! (in parallel across files and values), and renders each file with only those tokens
 //! replaced, so every other byte stays as it was.
 
@@ -14,10 +14,12 @@ use crate::crypto::{EncryptionKey, KeyId};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::scheme::{self, KeyMaterial, Scheme};
-use crate::stale::{
-    inspect_file, FileInspection, RecipientOverride, StateCounts, ValueReport, ValueState,
-};
+use crate::stale::inspect_file;
 use crate::token::{EncToken, Located, Token};
+
+/// Which values are stale: the inspection `recrypt` and `check` build on.
+pub use crate::stale::{desired_for, Desired, FileInspection, RecipientOverride, StateCounts};
+pub use crate::stale::{ValueReport, ValueState};
 
 /// Whether a value is to be re-encrypted: stale ones always; with `all`, every value that
 /// can be read (current ones and those with hidden recipients). Unreadable values never: they

@@ -8,9 +8,16 @@ mod pkcs7;
 
 use std::fmt;
 
-use crate::crypto::{Backend, EncryptionKey, MessageInfo, Plaintext};
 use crate::error::{Error, Result};
 use crate::token::{self, EncToken, Form};
+
+/// The key and message types every scheme backend speaks.
+pub use crate::crypto::{Backend, EncryptionKey, KeyId, Plaintext};
+/// What a scheme reads from a message and a certificate without decrypting.
+pub use crate::crypto::{CertInfo, CertStatus, Container, KeyOrigin, MessageInfo, Pkesk};
+/// The PKCS7 scheme's key and envelope types.
+pub use crate::pkcs7::{Envelope, RecipientId as Pkcs7RecipientId};
+pub use crate::pkcs7::{PrivateKey as Pkcs7PrivateKey, PublicKey as Pkcs7PublicKey};
 
 /// An encryption scheme of hiera-eyaml.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -31,7 +38,7 @@ impl Scheme {
     pub fn tag(self) -> &'static str {
         match self {
             Scheme::Gpg => token::GPG_TAG,
-            Scheme::Pkcs7 => "PKCS7",
+            Scheme::Pkcs7 => crate::pkcs7::PKCS7_TAG,
         }
     }
 

@@ -72,14 +72,6 @@ impl EncToken {
             .filter(|c| !c.is_ascii_whitespace())
             .collect()
     }
-
-    /// Whether the token's scheme is GPG, taking `default` for a token without a scheme.
-    pub fn is_scheme(&self, wanted: &str, default: &str) -> bool {
-        self.scheme
-            .as_deref()
-            .unwrap_or(default)
-            .eq_ignore_ascii_case(wanted)
-    }
 }
 
 impl fmt::Debug for EncToken {
@@ -230,7 +222,8 @@ pub fn scan(text: &str, kinds: Kinds) -> Vec<Located> {
     out
 }
 
-/// Concatenates the source text of the tokens.
+/// Concatenates the source text of the tokens (the round-trip the tests pin).
+#[cfg(test)]
 pub fn render(tokens: &[Located]) -> String {
     tokens.iter().map(|t| t.token.raw()).collect()
 }

@@ -170,9 +170,10 @@ impl FileSet {
         for l in &locations {
             bytes.push(match l {
                 Location::Disk(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
-                Location::Index(p) => from_index
-                    .next()
-                    .ok_or_else(|| Error::Git(format!("git cat-file: nothing for {p}")))?,
+                Location::Index(p) => from_index.next().ok_or_else(|| Error::GitMalformed {
+                    command: "cat-file",
+                    message: format!("nothing for {p}"),
+                })?,
             });
         }
         let mut bytes = bytes.into_iter();

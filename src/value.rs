@@ -10,6 +10,11 @@ use std::ops::Deref;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use zeroize::Zeroize;
 
+/// Parsing and printing YAML as Puppet would see it.
+pub use crate::yaml::{
+    load as load_yaml, to_string as to_yaml, validate as validate_yaml, YamlError,
+};
+
 /// A value read from hieradata.
 #[derive(Clone, PartialEq)]
 pub enum Value {

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use eyaml_gpg::check::{Checker, Config, Rule};
-//! use eyaml_gpg::pgp::Keystore;
+//! use eyaml_gpg::Keystore;
 //! use std::path::Path;
 //!
 //! let keys = Keystore::new();

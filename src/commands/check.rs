@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use eyaml_gpg::check::{self, Checker, Config, Finding, RecipientsCheck, Rule};
 use eyaml_gpg::eyaml;
-use eyaml_gpg::recipients;
-use eyaml_gpg::tree::{Patterns, Walk};
+use eyaml_gpg::eyaml::{Patterns, Walk};
+use eyaml_gpg::keys;
 
 use super::Context;
 use crate::cli::{CheckArgs, CheckFormat, FailOn};
@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let checker = Checker::new(&store, &config).with_method(method);
     // Recipients that apply to every file, from the options.
     let global: Option<RecipientsCheck> = if option_recipients {
-        let r = recipients::resolve(&ctx.settings.recipients, None, None)?;
+        let r = keys::resolve_recipients(&ctx.settings.recipients, None, None)?;
         let keys = eyaml::resolve_all(&store, &r.names)
             .map_err(|e| UsageError(format!("--gpg-recipients: {e}")))?;
         Some(RecipientsCheck::from_keys(keys))

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use eyaml_gpg::pkcs7;
+use eyaml_gpg::keys;
 use eyaml_gpg::scheme::Scheme;
 
 use super::Context;
@@ -28,12 +28,12 @@ pub fn run(ctx: &Context, args: &CreatekeysArgs) -> Result<ExitCode> {
     let private = p
         .private_key
         .as_deref()
-        .unwrap_or(Path::new(pkcs7::DEFAULT_PRIVATE_KEY));
+        .unwrap_or(Path::new(keys::DEFAULT_PRIVATE_KEY));
     let public = p
         .public_key
         .as_deref()
-        .unwrap_or(Path::new(pkcs7::DEFAULT_PUBLIC_KEY));
-    pkcs7::create_key_files(private, public, args.pkcs7_keysize, &args.pkcs7_subject)?;
+        .unwrap_or(Path::new(keys::DEFAULT_PUBLIC_KEY));
+    keys::create_key_files(private, public, args.pkcs7_keysize, &args.pkcs7_subject)?;
     ctx.ui.info(&format!(
         "Keys created OK: {} (private, mode 0600) and {} (certificate)",
         private.display(),

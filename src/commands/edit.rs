@@ -16,7 +16,7 @@ use std::sync::{Mutex, Once};
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
 use eyaml_gpg::scheme::Material;
-use eyaml_gpg::{fsutil, recipients};
+use eyaml_gpg::{eyaml, keys};
 use zeroize::Zeroizing;
 
 use super::Context;
@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
     ctx.ui
         .debug(&format!("wrote temporary file: {}", edit_file.display()));
 
-    let dir = recipients::target_dir(path);
+    let dir = keys::target_dir(path);
     loop {
         run_editor(&editor, &edit_file)?;
         let edited = read_edited(&edit_file)?;
@@ -262,7 +262,7 @@ impl SecretDir {
                     continue;
                 }
             }
-            let dir = base.join(format!("eyaml-gpg-edit-{}", fsutil::unique_suffix()));
+            let dir = base.join(format!("eyaml-gpg-edit-{}", eyaml::unique_suffix()));
             // Registered before it exists, so that a signal right after creation finds it.
             lock_dirs().push(dir.clone());
             match DirBuilder::new().mode(0o700).create(&dir) {
@@ -306,7 +306,7 @@ impl Drop for SecretDir {
     fn drop(&mut self) {
         let mut dirs = lock_dirs();
         dirs.retain(|d| d != &self.dir);
-        let _ = fsutil::wipe_dir(&self.dir);
+        let _ = eyaml::wipe_dir(&self.dir);
     }
 }
 
@@ -318,7 +318,7 @@ fn lock_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 fn wipe_all() {
     let mut dirs = lock_dirs();
     for d in dirs.drain(..) {
-        let _ = fsutil::wipe_dir(&d);
+        let _ = eyaml::wipe_dir(&d);
     }
 }
 
@@ -339,7 +339,7 @@ fn temp_bases() -> Vec<PathBuf> {
 
 /// The root of the git work tree holding `target`, if any (the edit text never goes there).
 fn repository_root(target: &Path) -> Option<PathBuf> {
-    let dir = fs::canonicalize(recipients::target_dir(target)).ok()?;
+    let dir = fs::canonicalize(keys::target_dir(target)).ok()?;
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 use eyaml_gpg::eyaml;
-use eyaml_gpg::recipients;
+use eyaml_gpg::eyaml::Form;
+use eyaml_gpg::keys;
 use eyaml_gpg::scheme::{Material, Scheme};
-use eyaml_gpg::token::{self, Form};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
                 gpg: &store,
                 pkcs7: &pkcs7,
             };
-            let dir = recipients::target_dir(path);
+            let dir = keys::target_dir(path);
             let out = eyaml::encrypt_dec(&keys, &text, path, || {
                 ctx.recipients(&store, Some(&dir)).map_err(|e| {
                     match e.downcast::<eyaml_gpg::Error>() {
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
         None => body,
     };
     let block_lines = || {
-        let rendered = token::render_enc(
+        let rendered = eyaml::render_enc(
             tag,
             &b64,
             &Form::Block {
@@ -72,7 +72,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
     };
     let (out, newline) = match args.output {
         OutputFormat::String => (
-            labelled(label, token::render_enc(tag, &b64, &Form::String)),
+            labelled(label, eyaml::render_enc(tag, &b64, &Form::String)),
             false,
         ),
         OutputFormat::Block => match label {
@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, args: &EncryptArgs) -> Result<ExitCode> {
                 "{}\n\nOR\n\n{}: >\n{}",
                 labelled(
                     Some(label.unwrap_or("string")),
-                    token::render_enc(tag, &b64, &Form::String)
+                    eyaml::render_enc(tag, &b64, &Form::String)
                 ),
                 label.unwrap_or("block"),
                 block_lines()

@@ -8,8 +8,8 @@ use eyaml_gpg::hiera::scope::load_facts;
 use eyaml_gpg::hiera::{DeepOptions, Hiera, Hierarchy, Merge, MergeSpec, Scope};
 use eyaml_gpg::lookup::Lookup;
 use eyaml_gpg::scheme::Material;
+use eyaml_gpg::value;
 use eyaml_gpg::value::Map;
-use eyaml_gpg::yaml;
 
 use super::{emit, Context};
 use crate::cli::{LookupArgs, LookupFormat, MergeArg};
@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: &LookupArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let text = match args.format {
-        LookupFormat::Yaml => yaml::to_string(&value),
+        LookupFormat::Yaml => value::to_yaml(&value),
         LookupFormat::Json => serde_json::to_string(&value)? + "\n",
     };
     emit(text.as_bytes(), false)
@@ -133,7 +133,7 @@ fn render(found: &eyaml_gpg::hiera::Found, format: LookupFormat) -> String {
         LookupFormat::Yaml if found.sensitive => {
             format!("--- {}", eyaml_gpg::hiera::environment::SENSITIVE_REDACTED)
         }
-        LookupFormat::Yaml => yaml::to_string(&found.value)
+        LookupFormat::Yaml => value::to_yaml(&found.value)
             .trim_end_matches('\n')
             .to_string(),
     }

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{anyhow, Context as _, Result};
-use eyaml_gpg::fsutil;
+use eyaml_gpg::eyaml;
 use eyaml_gpg::merge::Merger;
-use eyaml_gpg::pgp::Keystore;
-use eyaml_gpg::stale::{desired_for, RecipientOverride};
+use eyaml_gpg::recrypt::{desired_for, RecipientOverride};
+use eyaml_gpg::Keystore;
 
 use super::Context;
 use crate::cli::MergeArgs;
@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, args: &MergeArgs) -> Result<ExitCode> {
             merged.reencrypted
         ));
     }
-    fsutil::write_atomic(ours, &merged.text, None)?;
+    eyaml::write_atomic(ours, &merged.text, None)?;
     if merged.conflicts > 0 {
         ctx.ui.info(&format!(
             "merge: {}: {} conflict(s) left between markers",
@@ -102,7 +102,7 @@ fn install(ctx: &Context) -> Result<()> {
         }
         text.push_str(ATTRIBUTES);
         text.push('\n');
-        fsutil::write_atomic(&attributes, text.as_bytes(), None)?;
+        eyaml::write_atomic(&attributes, text.as_bytes(), None)?;
         ctx.ui
             .info(&format!("added {ATTRIBUTES} to {}", attributes.display()));
     }

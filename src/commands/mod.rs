@@ -17,12 +17,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use eyaml_gpg::crypto::EncryptionKey;
 use eyaml_gpg::keys::KeySources;
-use eyaml_gpg::pgp::Keystore;
-use eyaml_gpg::pkcs7::LazyKeys;
+use eyaml_gpg::keys::LazyKeys;
+use eyaml_gpg::scheme::EncryptionKey;
 use eyaml_gpg::scheme::Scheme;
-use eyaml_gpg::{eyaml, recipients};
+use eyaml_gpg::Keystore;
+use eyaml_gpg::{eyaml, keys};
 
 use crate::cli::Sources;
 use crate::common::config::Settings;
@@ -86,7 +86,7 @@ impl Context {
     /// The recipients for a value written near `dir` (option list, option file, or the
     /// nearest recipients file), resolved to keys.
     pub fn recipients(&self, store: &Keystore, dir: Option<&Path>) -> Result<Vec<EncryptionKey>> {
-        let r = recipients::resolve(
+        let r = keys::resolve_recipients(
             &self.settings.recipients,
             self.settings.recipients_file.as_deref(),
             dir,

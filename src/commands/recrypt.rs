@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
-use eyaml_gpg::crypto::{Backend, EncryptionKey, KeyId};
+use eyaml_gpg::eyaml::{Patterns, Walk};
 use eyaml_gpg::recrypt::{self, Report};
-use eyaml_gpg::stale::{FileInspection, RecipientOverride, StateCounts, ValueState};
-use eyaml_gpg::tree::{Patterns, Walk};
+use eyaml_gpg::recrypt::{FileInspection, RecipientOverride, StateCounts, ValueState};
+use eyaml_gpg::scheme::{Backend, EncryptionKey, KeyId};
 use eyaml_gpg::Error;
 
 use super::Context;
@@ -193,7 +193,7 @@ fn report_failures(ctx: &Context, f: &FileInspection, errors: &[(usize, Error)])
 }
 
 /// The files named, and the files with the extension below the directories named (the
-/// library's walk rule, see [`eyaml_gpg::tree`]).
+/// library's walk rule, see [`eyaml_gpg::eyaml::Walk`]).
 fn collect(ctx: &Context, paths: &[PathBuf], extension: &str) -> Result<Vec<PathBuf>> {
     let patterns = Patterns::extension(extension).map_err(|e| UsageError(e.to_string()))?;
     let set = Walk::new(patterns).work_tree(paths)?;

@@ -9,10 +9,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use eyaml_gpg::fsutil::read_bytes;
-use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::eyaml::read_bytes;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::serve::{self, Control, ErrorReply, Options};
+use eyaml_gpg::Keystore;
 use nix::unistd::{Gid, Group, Uid, User};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::eyaml::{self, Failures};
-use eyaml_gpg::pgp::Keystore;
+use eyaml_gpg::eyaml::{Kinds, Token};
 use eyaml_gpg::scheme::Material;
-use eyaml_gpg::token::{self, Kinds, Token};
+use eyaml_gpg::Keystore;
 
 use super::{emit, Context};
 use crate::cli::TextconvArgs;
@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
         emit(&bytes, false)?;
         return Ok(ExitCode::SUCCESS);
     };
-    if !token::scan(text, Kinds::ENC)
+    if !eyaml::scan(text, Kinds::ENC)
         .iter()
         .any(|t| matches!(t.token, Token::Enc(_)))
     {

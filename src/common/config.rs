@@ -35,7 +35,7 @@ pub struct Settings {
     /// `--gpg-keyring` values, then `EYAML_GPG_KEYRING`, then config `gpg_keyring`.
     pub keyrings: Vec<PathBuf>,
     /// Where the PKCS7 keys are (flags over config keys of the same names with `_`).
-    pub pkcs7: eyaml_gpg::pkcs7::KeySources,
+    pub pkcs7: eyaml_gpg::keys::Pkcs7KeySources,
     /// The config files that were read, in order.
     pub config_files: Vec<PathBuf>,
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
-pub use eyaml_gpg::fsutil::{read_bytes, read_text, utf8};
+pub use eyaml_gpg::eyaml::{read_bytes, read_text, utf8};
 
 /// Reads all of standard input.
 pub fn read_stdin() -> Result<Vec<u8>> {

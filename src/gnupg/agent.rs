@@ -98,7 +98,7 @@ type ExportCell = Arc<Mutex<Option<Arc<Export>>>>;
 pub struct Agent {
     home: PathBuf,
     names: HashMap<Fingerprint, Names>,
-    state: OnceLock<std::result::Result<State, String>>,
+    state: OnceLock<Result<State>>,
     /// Idle connections; parallel decryption opens a few more and returns them here.
     pool: Mutex<Vec<Connection>>,
     exports: Mutex<HashMap<Fingerprint, ExportCell>>,
@@ -160,13 +160,14 @@ impl Agent {
     fn state(&self) -> Result<&State> {
         self.state
             .get_or_init(|| {
+                // Whatever stops discovery (gpgconf included) is reported as the agent's.
                 self.discover().map_err(|e| match e {
-                    Error::Agent(m) => m,
-                    e => e.to_string(),
+                    e @ (Error::Agent(_) | Error::AgentUnreachable(_)) => e,
+                    e => Error::Agent(e.to_string()),
                 })
             })
             .as_ref()
-            .map_err(|e| Error::Agent(e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// Finds (and starts) the agent, and learns which keys it holds.
@@ -191,7 +192,7 @@ impl Agent {
                             Err(l) => format!("{e}; {l}"),
                             Ok(_) => e.to_string(),
                         };
-                        return Err(Error::Agent(format!(
+                        return Err(Error::AgentUnreachable(format!(
                             "cannot connect to gpg-agent at {} ({why}); check that gpg-agent \
                              is installed and can start for GnuPG home {}",
                             socket.display(),
@@ -288,7 +289,7 @@ impl Agent {
         let mut conn = match idle {
             Some(c) => c,
             None => self.open(&state.socket).map_err(|e| {
-                Error::Agent(format!(
+                Error::AgentUnreachable(format!(
                     "cannot connect to gpg-agent at {}: {e}",
                     state.socket.display()
                 ))
@@ -407,7 +408,9 @@ impl Agent {
             {
                 Export::Failed(text, code)
             }
-            Err(Failure::Io(e)) => return Err(Error::Agent(format!("connection lost: {e}"))),
+            Err(Failure::Io(e)) => {
+                return Err(Error::AgentUnreachable(format!("connection lost: {e}")))
+            }
             Err(_) => Export::Unavailable,
         };
         let export = Arc::new(export);
@@ -444,7 +447,7 @@ impl SecretKeyProvider for Agent {
         let held = state
             .keys
             .get(&key.fingerprint())
-            .ok_or_else(|| Error::Agent(format!("does not hold {}", self.names(key).short)))?;
+            .ok_or_else(|| Error::AgentMissingKey(self.names(key).short.to_string()))?;
         let exportable = !held.card
             && matches!(
                 key.mpis(),
@@ -715,15 +718,15 @@ fn agent_error(e: Failure, what: &str, key: &str) -> Error {
         Failure::Agent { code, text }
             if code == GPG_ERR_NO_PIN_ENTRY || code == GPG_ERR_PIN_ENTRY =>
         {
-            Error::Agent(format!(
-                "no pinentry could ask for the passphrase of {key} ({text}); set GPG_TTY=$(tty) \
-                 or check pinentry-program in gpg-agent.conf"
-            ))
+            Error::AgentNoPinentry {
+                key: key.to_string(),
+                reason: text,
+            }
         }
         Failure::Agent { code, .. } if code == GPG_ERR_NO_SECKEY => {
-            Error::Agent(format!("does not hold the secret key {key}"))
+            Error::AgentMissingKey(format!("the secret key {key}"))
         }
-        Failure::Io(e) => Error::Agent(format!("connection lost during {what}: {e}")),
+        Failure::Io(e) => Error::AgentUnreachable(format!("connection lost during {what}: {e}")),
         e => Error::Agent(format!("{what} failed for {key}: {e}")),
     }
 }

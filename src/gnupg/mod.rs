@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use crate::crypto::{KeyOrigin, Plaintext};
 use crate::error::{Error, Result};
@@ -214,12 +215,9 @@ pub fn validity(home: &Path) -> Result<Vec<(String, bool)>> {
         gpg(home).args(["--with-colons", "--fixed-list-mode", "--list-keys"]),
         "gpg --list-keys",
     )
-    .map_err(|e| {
-        Error::Gpg(format!(
-            "{e} (GnuPG's key validity is needed to encrypt to keys of the GnuPG home {}; \
-             --gpg-always-trust skips the check)",
-            home.display()
-        ))
+    .map_err(|e| Error::GpgValidity {
+        cause: Box::new(e),
+        home: home.to_path_buf(),
     })?;
     Ok(parse_validity(&String::from_utf8_lossy(&out)))
 }
@@ -256,7 +254,12 @@ pub fn gpg_decrypt(home: &Path, message: &[u8]) -> Result<Plaintext> {
     {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::OcbMessage),
-        Err(e) => return Err(Error::Gpg(format!("cannot run gpg: {e}"))),
+        Err(e) => {
+            return Err(Error::GpgNotRunnable {
+                command: "gpg".into(),
+                source: Arc::new(e),
+            })
+        }
     };
     let mut stdin = child.stdin.take().expect("piped stdin");
     let message = message.to_vec();
@@ -276,10 +279,7 @@ pub fn gpg_decrypt(home: &Path, message: &[u8]) -> Result<Plaintext> {
         .unwrap_or("no message")
         .trim()
         .to_string();
-    Err(Error::Gpg(format!(
-        "{}; `gpg --decrypt` could not read it either ({reason})",
-        Error::OcbMessage
-    )))
+    Err(Error::OcbUnreadable { reason })
 }
 
 /// `gpg` on `home`, batch mode, no terminal interaction of its own (pinentry still works
@@ -315,7 +315,10 @@ fn run_inner(cmd: &mut Command, what: &str, keep_output: bool) -> Result<Vec<u8>
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
         .output()
-        .map_err(|e| Error::Gpg(format!("cannot run {what}: {e}")))?;
+        .map_err(|e| Error::GpgNotRunnable {
+            command: what.to_string(),
+            source: Arc::new(e),
+        })?;
     let usable = out.status.success() || (keep_output && !out.stdout.is_empty());
     if !usable {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -324,7 +327,10 @@ fn run_inner(cmd: &mut Command, what: &str, keep_output: bool) -> Result<Vec<u8>
             .rfind(|l| !l.trim().is_empty())
             .unwrap_or("")
             .trim();
-        return Err(Error::Gpg(format!("{what} failed: {last}")));
+        return Err(Error::GpgFailed {
+            command: what.to_string(),
+            message: last.to_string(),
+        });
     }
     Ok(out.stdout)
 }

@@ -845,7 +845,7 @@ fn pre_commit_hooks_file_runs_check() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml"),
     )
     .unwrap();
-    eyaml_gpg::yaml::validate(&text).unwrap();
+    eyaml_gpg::value::validate_yaml(&text).unwrap();
     assert!(text.contains("id: eyaml-gpg-check"));
     assert!(text.contains("entry: eyaml-gpg check"));
 }

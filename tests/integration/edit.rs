@@ -127,9 +127,9 @@ fn ino(p: &Path) -> u64 {
 }
 
 fn enc_tokens(text: &str) -> Vec<String> {
-    eyaml_gpg::token::scan(text, eyaml_gpg::token::Kinds::ENC)
+    eyaml_gpg::eyaml::scan(text, eyaml_gpg::eyaml::Kinds::ENC)
         .into_iter()
-        .filter(|t| matches!(t.token, eyaml_gpg::token::Token::Enc(_)))
+        .filter(|t| matches!(t.token, eyaml_gpg::eyaml::Token::Enc(_)))
         .map(|t| t.token.raw().to_string())
         .collect()
 }

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::harness::{key, keyring, reference, stderr, stdout, Env, SECRET_KEYS};
-use eyaml_gpg::crypto::{Backend, Plaintext};
+use eyaml_gpg::eyaml::{EncToken, Form};
 use eyaml_gpg::hiera::{Hierarchy, Merge};
 use eyaml_gpg::lookup::{Decryptor, Document, Loader, Lookup};
-use eyaml_gpg::pgp::Keystore;
 use eyaml_gpg::scheme::Scheme;
-use eyaml_gpg::token::{EncToken, Form};
+use eyaml_gpg::scheme::{Backend, Plaintext};
 use eyaml_gpg::value::Value;
+use eyaml_gpg::Keystore;
 
 /// The hierarchy Puppet was configured with, in order.
 const HIERARCHY: [&str; 5] = [
@@ -84,7 +84,9 @@ fn every_reference_key_gives_what_puppet_gave() {
         let expected = if case.json {
             serde_json::from_str(&case.printed).unwrap()
         } else {
-            eyaml_gpg::yaml::load(&case.printed).unwrap().to_json()
+            eyaml_gpg::value::load_yaml(&case.printed)
+                .unwrap()
+                .to_json()
         };
         assert_eq!(ours, expected, "{}", case.key);
         if !case.json {

@@ -19,7 +19,7 @@ fn psych_parity() {
     for yaml in names {
         let name = yaml.file_stem().unwrap().to_string_lossy().to_string();
         let text = fs::read_to_string(&yaml).unwrap();
-        let ours = eyaml_gpg::yaml::load(&text);
+        let ours = eyaml_gpg::value::load_yaml(&text);
         let json = yaml.with_extension("json");
         let error = yaml.with_extension("error");
         cases += 1;
