@@ -14,7 +14,7 @@ use regex::Regex;
 
 use super::config::{Backend, Config, Level, Locations};
 use super::scope::{parse_json, Scope};
-use super::{check_hash, check_unique, deep_merge, flatten, split_key, sub_lookup, union};
+use super::{flatten, split_key, sub_lookup, union};
 use super::{DeepOptions, Merge};
 use crate::error::{Error, Result};
 use crate::lookup::{Decryptor, Document, Loader, Lookup};
