@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "eyaml-gpg",
     version,
     about = "Encrypt, decrypt and edit hiera-eyaml GPG secrets (a drop-in for `eyaml -n gpg`)",
-    after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg encrypt -s 'hunter2' -o string --gpg-recipients-file hieradata/hiera-eyaml-gpg.recipients",
+    after_help = "Examples:\n  eyaml-gpg decrypt -e hieradata/common.eyaml\n  eyaml-gpg encrypt -s 'hunter2' --gpg-recipients-file hieradata/hiera-eyaml-gpg.recipients",
     propagate_version = true,
     max_term_width = 100
 )]
@@ -275,7 +275,8 @@ pub struct EditArgs {
     #[arg(short = 'd', long)]
     pub no_decrypt: bool,
 
-    /// The eyaml file (created if it does not exist yet)
+    /// The eyaml file; one that does not exist yet is created when the edited text differs from
+    /// the new-file template (nothing is written when nothing changed)
     pub file: PathBuf,
 }
 

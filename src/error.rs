@@ -166,13 +166,23 @@ pub enum Error {
     /// No recipients anywhere.
     #[error("No recipients provided, don't know who to encrypt to")]
     NoRecipients,
+    /// No recipients anywhere, with where they were looked for and how to set them (Ruby's
+    /// message, then the explanation).
+    #[error("No recipients provided, don't know who to encrypt to: {0}")]
+    NoRecipientsExplained(String),
     /// A recipient key is not valid in the GnuPG trust database.
-    #[error("Key {short_id} ({email}) not trusted (if key trust is established by another means then specify always-trust)")]
+    #[error(
+        "Key {short_id} ({email}) not trusted (if key trust is established by another means then \
+         specify always-trust): pass --gpg-always-trust, or certify the key in GnuPG with \
+         `gpg --quick-lsign-key {fingerprint}`"
+    )]
     Untrusted {
         /// Low 32 bits of the primary key id, 8 hex digits.
         short_id: String,
         /// The key's e-mail address (may be empty).
         email: String,
+        /// The primary key's fingerprint, for the `gpg --quick-lsign-key` hint.
+        fingerprint: String,
     },
     /// A `--gpg-keyring` path does not exist.
     #[error("{}: keyring does not exist", .0.display())]

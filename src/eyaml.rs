@@ -59,11 +59,14 @@ fn split_results(
 
 /// The result of decrypting a text into edit-mode form. `Debug` hides the text.
 pub struct Decrypted {
-    /// The text with every value as `DEC::GPG[plaintext]!`; a secret.
-    pub text: Zeroizing<String>,
+    /// The text with every value as `DEC::GPG[plaintext]!`; a secret. Bytes, not text: a binary
+    /// plaintext (`eyaml encrypt -f keytab.bin`) is written as it is, as Ruby eyaml does.
+    pub text: Zeroizing<Vec<u8>>,
     /// Values whose plaintext contains `]!` and so cannot be read back from this form
     /// (the line of each).
     pub ambiguous: Vec<usize>,
+    /// Values whose plaintext is not UTF-8 text, written as raw bytes (the line of each).
+    pub binary: Vec<usize>,
     /// Values left as `ENC[…]` because they could not be decrypted ([`Failures::Keep`]).
     pub left_encrypted: usize,
 }
@@ -77,11 +80,19 @@ pub enum Failures {
     Keep,
 }
 
+impl Decrypted {
+    /// The text, when every plaintext in it is UTF-8 (no [`Decrypted::binary`] value).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.text).ok()
+    }
+}
+
 impl std::fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decrypted")
             .field("text", &"<redacted>")
             .field("ambiguous", &self.ambiguous)
+            .field("binary", &self.binary)
             .finish()
     }
 }
@@ -97,8 +108,9 @@ pub fn decrypt_to_dec(
     decrypt_to_dec_with(keys, text, method, path, Failures::Report)
 }
 
-/// [`decrypt_to_dec`], with `failures` deciding what a value that cannot be decrypted (or
-/// whose plaintext is not UTF-8) does: fail the whole text, or stay as it is.
+/// [`decrypt_to_dec`], with `failures` deciding what a value that cannot be decrypted does:
+/// fail the whole text, or stay as it is. A plaintext that is not UTF-8 is no failure: its
+/// bytes go into the text as they are (and its line into [`Decrypted::binary`]).
 pub fn decrypt_to_dec_with(
     keys: &dyn KeyMaterial,
     text: &str,
@@ -118,22 +130,34 @@ pub fn decrypt_to_dec_with(
     if failures == Failures::Report {
         Errors::check(std::mem::take(&mut errors))?;
     }
-    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
     let mut ambiguous = Vec::new();
+    let mut binary = Vec::new();
     for (t, p) in tokens.iter().zip(plain) {
-        match (&t.token, p.as_ref().map(|p| std::str::from_utf8(p))) {
-            (Token::Enc(e), Some(Ok(s))) => {
-                if s.contains("]!") {
-                    ambiguous.push(t.line);
-                }
+        match (&t.token, p) {
+            (Token::Enc(e), Some(p)) => {
                 let tag = Scheme::of(e, method).unwrap_or(method).tag();
-                out.push_str(&token::render_dec(tag, None, s, &e.form));
+                match std::str::from_utf8(&p) {
+                    Ok(s) => {
+                        if s.contains("]!") {
+                            ambiguous.push(t.line);
+                        }
+                        out.extend_from_slice(
+                            Zeroizing::new(token::render_dec(tag, None, s, &e.form)).as_bytes(),
+                        );
+                    }
+                    Err(_) => {
+                        binary.push(t.line);
+                        // The frame around an empty plaintext ends with its `]!`.
+                        let frame = token::render_dec(tag, None, "", &e.form);
+                        let (open, close) = frame.split_at(frame.len() - 2);
+                        out.extend_from_slice(open.as_bytes());
+                        out.extend_from_slice(&p);
+                        out.extend_from_slice(close.as_bytes());
+                    }
+                }
             }
-            (Token::Enc(_), Some(Err(_))) => {
-                errors.push(Error::PlaintextNotUtf8.at(path, t.line, t.column));
-                out.push_str(t.token.raw());
-            }
-            (tok, _) => out.push_str(tok.raw()),
+            (tok, _) => out.extend_from_slice(tok.raw().as_bytes()),
         }
     }
     let left_encrypted = errors.len();
@@ -143,6 +167,7 @@ pub fn decrypt_to_dec_with(
     Ok(Decrypted {
         text: out,
         ambiguous,
+        binary,
         left_encrypted,
     })
 }
@@ -339,8 +364,9 @@ mod tests {
     #[test]
     fn debug_hides_decrypted_text() {
         let d = Decrypted {
-            text: Zeroizing::new("a: DEC::GPG[hunter2]!".into()),
+            text: Zeroizing::new(b"a: DEC::GPG[hunter2]!".to_vec()),
             ambiguous: vec![],
+            binary: vec![],
             left_encrypted: 0,
         };
         assert!(!format!("{d:?}").contains("hunter2"));

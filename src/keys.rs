@@ -16,6 +16,8 @@ pub use crate::pkcs7::KeySources as Pkcs7KeySources;
 /// PKCS7 key files: where `eyaml` keeps them by default, loading them on first use, creating them.
 pub use crate::pkcs7::{create_key_files, LazyKeys, DEFAULT_KEYSIZE, DEFAULT_SUBJECT};
 pub use crate::pkcs7::{DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY};
+/// The nearest `hiera-eyaml-gpg.recipients` at or above a directory (for messages).
+pub use crate::recipients::find_file as find_recipients_file;
 /// Recipients files: the directory that governs a target and the recipients it resolves to.
 pub use crate::recipients::{resolve as resolve_recipients, target_dir, Recipients, Source};
 

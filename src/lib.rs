@@ -55,7 +55,7 @@
 //! let file = Path::new("fixtures/reference/hieradata/development/app1/app1.eyaml");
 //! let text = std::fs::read_to_string(file)?;
 //! let out = eyaml::decrypt_to_dec(&keys, &text, Scheme::Gpg, file)?;
-//! assert!(out.text.contains("app1::db_password: DEC::GPG[dev-db-pass]!"));
+//! assert!(out.as_str().unwrap().contains("app1::db_password: DEC::GPG[dev-db-pass]!"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -245,6 +245,8 @@ fn interpolate_tree(v: Value, f: Interpolate<'_>) -> Result<Value> {
         })
     };
     Ok(match v {
+        // A binary value's bytes would not survive a round trip through text.
+        Value::String(s) if s.is_binary() => Value::String(s),
         Value::String(s) => Value::String(text(&s)?),
         Value::Array(a) => Value::Array(
             a.into_iter()
@@ -271,29 +273,31 @@ pub fn decrypt_string(s: &str, decryptor: &dyn Decryptor) -> Result<Value> {
     if !token::backend_is_encrypted(s) {
         return Ok(Value::from(s));
     }
-    let mut out = String::new();
+    let mut out = zeroize::Zeroizing::new(Vec::new());
     let mut secret = false;
     for piece in token::backend_pieces(s) {
         match piece {
-            BackendPiece::Plain(p) => out.push_str(p),
+            BackendPiece::Plain(p) => out.extend_from_slice(p.as_bytes()),
             BackendPiece::Enc(token) => {
-                let plain = decryptor.decrypt_value(&token)?;
-                let text = std::str::from_utf8(&plain).map_err(|_| Error::PlaintextNotUtf8)?;
-                out.push_str(text);
+                // Bytes as they are: a binary plaintext is returned as Puppet returns it (a
+                // string that is not UTF-8), see `Str::secret_bytes`.
+                out.extend_from_slice(&decryptor.decrypt_value(&token)?);
                 secret = true;
             }
         }
     }
     // Ruby's String#chomp: one "\r\n", "\n" or "\r".
-    if out.ends_with("\r\n") {
-        out.truncate(out.len() - 2);
-    } else if out.ends_with('\n') || out.ends_with('\r') {
-        out.truncate(out.len() - 1);
+    let len = out.len();
+    if out.ends_with(b"\r\n") {
+        out.truncate(len - 2);
+    } else if out.ends_with(b"\n") || out.ends_with(b"\r") {
+        out.truncate(len - 1);
     }
+    let out = std::mem::take(&mut *out);
     Ok(Value::String(if secret {
-        Str::secret(out)
+        Str::secret_bytes(out)
     } else {
-        Str::from(out)
+        Str::from(String::from_utf8(out).expect("plain pieces are text"))
     }))
 }
 

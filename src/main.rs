@@ -7,23 +7,46 @@ mod common;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
-use common::config::Settings;
+use common::config::{ConfigFiles, Settings};
 use common::ui::Ui;
 use common::UsageError;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Config files come first: their keys are the defaults of the subcommands' flags.
+    let early = Ui::new(false, false, false);
+    let config = match ConfigFiles::read() {
+        Ok(c) => c,
+        Err(e) => return fail(&early, e),
+    };
+    let (command, notes) = match config.apply_defaults(Cli::command()) {
+        Ok(c) => c,
+        Err(e) => return fail(&early, e),
+    };
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            if e.use_stderr() && !config.files.is_empty() {
+                let files: Vec<String> = config
+                    .files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect();
+                early.info(&format!(
+                    "option defaults were read from {}",
+                    files.join(", ")
+                ));
+            }
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let early = Ui::new(cli.global.quiet, cli.global.verbose, cli.global.trace);
-    let settings = match Settings::load(&cli.global) {
+    let settings = match Settings::load(&cli.global, &config) {
         Ok(s) => s,
         Err(e) => return fail(&early, e),
     };
@@ -31,7 +54,14 @@ fn main() -> ExitCode {
     for f in &settings.config_files {
         ui.debug(&format!("config file {}", f.display()));
     }
-    let ctx = commands::Context { settings, ui };
+    for n in &notes {
+        ui.debug(n);
+    }
+    let ctx = commands::Context {
+        settings,
+        ui,
+        no_gnupg_home: Default::default(),
+    };
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),
         Command::Decrypt(a) => commands::decrypt::run(&ctx, a),
@@ -43,24 +73,28 @@ fn main() -> ExitCode {
         Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
         Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Merge(a) => commands::merge::run(&ctx, a),
-        Command::Version => {
-            println!("eyaml-gpg {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Version => commands::version::run(&ctx),
         Command::Generate(a) => commands::generate::run(a),
     };
     match result {
         Ok(code) => code,
-        Err(e) => fail(&ctx.ui, e),
+        Err(e) => {
+            let hint = ctx.no_home_hint(&e);
+            let code = fail(&ctx.ui, e);
+            if let Some(h) = hint {
+                ctx.ui.error(&h);
+            }
+            code
+        }
     }
 }
 
 /// Prints the error (its cause chain, without repeating what a message already says) and
 /// picks the exit code: 2 for usage and environment errors, 1 for failed operations.
 fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
-    let mut msg = e.to_string();
+    let mut msg = once_per_key(&e).unwrap_or_else(|| e.to_string());
     for cause in e.chain().skip(1) {
-        let c = cause.to_string();
+        let c = once_per_key_of(cause).unwrap_or_else(|| cause.to_string());
         if !msg.contains(&c) {
             msg.push_str(": ");
             msg.push_str(&c);
@@ -75,4 +109,47 @@ fn fail(ui: &Ui, e: anyhow::Error) -> ExitCode {
                 .is_some_and(eyaml_gpg::Errors::is_environment)
     });
     ExitCode::from(if environment { 2 } else { 1 })
+}
+
+/// Several values' errors, with a missing pinentry said once per key instead of once per
+/// value (the agent gives the same answer, e.g. `Inappropriate ioctl for device`, each time).
+fn once_per_key(e: &anyhow::Error) -> Option<String> {
+    e.downcast_ref::<eyaml_gpg::Errors>().and_then(collapse)
+}
+
+fn once_per_key_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    e.downcast_ref::<eyaml_gpg::Errors>().and_then(collapse)
+}
+
+fn collapse(errors: &eyaml_gpg::Errors) -> Option<String> {
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for e in errors {
+        match e.root() {
+            root @ eyaml_gpg::Error::AgentNoPinentry { .. } => {
+                let key = root.to_string();
+                match seen.get(&key) {
+                    Some(&i) => lines[i].1 += 1,
+                    None => {
+                        seen.insert(key.clone(), lines.len());
+                        lines.push((key, 1));
+                    }
+                }
+            }
+            _ => lines.push((e.to_string(), 1)),
+        }
+    }
+    if seen.is_empty() {
+        return None;
+    }
+    Some(
+        lines
+            .into_iter()
+            .map(|(l, n)| match n {
+                1 => l,
+                n => format!("{l} ({n} values)"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }

@@ -776,6 +776,7 @@ impl Backend for Keystore {
                 return Err(Error::Untrusted {
                     short_id: cert.key_id.short(),
                     email: cert.email.clone().unwrap_or_default(),
+                    fingerprint: fp.to_hex(),
                 });
             }
         }

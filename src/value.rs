@@ -62,7 +62,10 @@ impl Value {
     /// The value as `serde_json` sees it (hash keys rendered as strings, as Ruby's JSON does).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::String(s) => serde_json::Value::String(s.to_string()),
+            Value::String(s) => match s.binary_base64() {
+                Some(b64) => serde_json::json!({ "__ptype": BINARY_PTYPE, "__pvalue": b64 }),
+                None => serde_json::Value::String(s.to_string()),
+            },
             Value::Integer(i) => (*i).into(),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
@@ -164,7 +167,15 @@ impl fmt::Debug for Value {
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Value::String(s) => serializer.serialize_str(s),
+            Value::String(s) => match s.binary_base64() {
+                Some(b64) => {
+                    let mut map = serializer.serialize_map(Some(2))?;
+                    map.serialize_entry("__ptype", BINARY_PTYPE)?;
+                    map.serialize_entry("__pvalue", &b64)?;
+                    map.end()
+                }
+                None => serializer.serialize_str(s),
+            },
             Value::Integer(i) => serializer.serialize_i64(*i),
             Value::Float(x) => serializer.serialize_f64(*x),
             Value::Boolean(b) => serializer.serialize_bool(*b),
@@ -193,7 +204,10 @@ impl Serialize for Value {
 impl Zeroize for Value {
     fn zeroize(&mut self) {
         match self {
-            Value::String(s) => s.text.zeroize(),
+            Value::String(s) => {
+                s.text.zeroize();
+                s.binary.zeroize();
+            }
             Value::Array(a) => a.iter_mut().for_each(Zeroize::zeroize),
             Value::Hash(m) => m.entries.iter_mut().for_each(|(k, v)| {
                 k.zeroize();
@@ -209,12 +223,58 @@ impl Zeroize for Value {
 pub struct Str {
     text: String,
     secret: bool,
+    /// The exact bytes of a decrypted value that is not UTF-8 (`eyaml encrypt -f keytab.bin`);
+    /// `text` then holds them with invalid sequences replaced, for interpolation and merges.
+    binary: Option<Vec<u8>>,
 }
+
+/// The Pcore type name of a binary value in JSON (Puppet's rich-data form).
+pub const BINARY_PTYPE: &str = "Binary";
 
 impl Str {
     /// A string that holds (or contains) decrypted text: redacted in `Debug`, zeroed on drop.
     pub fn secret(text: String) -> Str {
-        Str { text, secret: true }
+        Str {
+            text,
+            secret: true,
+            binary: None,
+        }
+    }
+
+    /// A decrypted value from its bytes: text when they are UTF-8, else a binary value (which
+    /// Puppet returns as a string it cannot render as YAML or JSON; see [`Str::is_binary`]).
+    pub fn secret_bytes(bytes: Vec<u8>) -> Str {
+        match String::from_utf8(bytes) {
+            Ok(text) => Str::secret(text),
+            Err(e) => {
+                let bytes = e.into_bytes();
+                Str {
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                    secret: true,
+                    binary: Some(bytes),
+                }
+            }
+        }
+    }
+
+    /// Whether the value is binary (its bytes are not UTF-8). Such a value is written as
+    /// `!binary BASE64` in YAML and as `{"__ptype":"Binary","__pvalue":"BASE64"}` (Puppet's
+    /// rich-data form) in JSON.
+    pub fn is_binary(&self) -> bool {
+        self.binary.is_some()
+    }
+
+    /// The exact bytes (of the text, or of a binary value).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.binary.as_deref().unwrap_or(self.text.as_bytes())
+    }
+
+    /// The standard base64 of a binary value.
+    pub fn binary_base64(&self) -> Option<String> {
+        use base64::Engine as _;
+        self.binary
+            .as_ref()
+            .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
     }
 
     /// Whether the text came out of a decryption.
@@ -232,6 +292,7 @@ impl Drop for Str {
     fn drop(&mut self) {
         if self.secret {
             self.text.zeroize();
+            self.binary.zeroize();
         }
     }
 }
@@ -248,6 +309,7 @@ impl From<&str> for Str {
         Str {
             text: s.to_string(),
             secret: false,
+            binary: None,
         }
     }
 }
@@ -257,13 +319,14 @@ impl From<String> for Str {
         Str {
             text,
             secret: false,
+            binary: None,
         }
     }
 }
 
 impl PartialEq for Str {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        self.as_bytes() == other.as_bytes()
     }
 }
 

@@ -37,7 +37,13 @@ pub fn run(ctx: &Context, args: &DecryptArgs) -> Result<ExitCode> {
                 name.display()
             ));
         }
-        emit(out.text.as_bytes(), true)
+        for line in &out.binary {
+            ctx.ui.warn(&format!(
+                "{}:{line}: this value is binary (not UTF-8 text): its bytes are written as they are, and `encrypt -e` or `edit` cannot take them back",
+                name.display()
+            ));
+        }
+        emit(&out.text, true)
     } else {
         let out = eyaml::decrypt_substitute(&keys, &text, method, Path::new(&name))?;
         emit(&out, false)

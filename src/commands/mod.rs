@@ -11,6 +11,7 @@ pub mod merge;
 pub mod recrypt;
 pub mod serve;
 pub mod textconv;
+pub mod version;
 
 use std::io::Write;
 use std::path::Path;
@@ -35,6 +36,8 @@ pub struct Context {
     pub settings: Settings,
     /// Messages.
     pub ui: Ui,
+    /// Set when the key store was loaded with no GnuPG home at all (for the error hint).
+    pub no_gnupg_home: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -51,7 +54,40 @@ impl Context {
             configured_gnupg_home: config,
             always_trust: s.always_trust,
         };
-        Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
+        Ok(sources.load_logged(&mut |m| {
+            if m.starts_with("no GnuPG home") {
+                self.no_gnupg_home
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.ui.debug(m)
+        })?)
+    }
+
+    /// A hint for an error about missing keys when there was no GnuPG home at all, so the
+    /// reason is not only visible under `-v`.
+    pub fn no_home_hint(&self, e: &anyhow::Error) -> Option<String> {
+        if !self
+            .no_gnupg_home
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return None;
+        }
+        let about_keys = |e: &eyaml_gpg::Error| {
+            matches!(
+                e.root(),
+                eyaml_gpg::Error::NoSecretKey { .. } | eyaml_gpg::Error::NoKey(_)
+            )
+        };
+        let hit = e.chain().any(|c| {
+            c.downcast_ref::<eyaml_gpg::Error>().is_some_and(about_keys)
+                || c.downcast_ref::<eyaml_gpg::Errors>()
+                    .is_some_and(|es| es.iter().any(about_keys))
+        });
+        hit.then(|| {
+            "no GnuPG home was found (GNUPGHOME or ~/.gnupg does not exist): name one with \
+             --gpg-gnupghome DIR, or key files with --gpg-keyring PATH"
+                .to_string()
+        })
     }
 
     /// The PKCS7 keys of the run, read only when a PKCS7 value is met.
@@ -90,7 +126,13 @@ impl Context {
             &self.settings.recipients,
             self.settings.recipients_file.as_deref(),
             dir,
-        )?;
+        )
+        .map_err(|e| match e {
+            eyaml_gpg::Error::NoRecipients => {
+                eyaml_gpg::Error::NoRecipientsExplained(self.no_recipients_hint(dir))
+            }
+            e => e,
+        })?;
         match r.file() {
             Some(f) => self.ui.debug(&format!(
                 "recipients from {}: {}",
@@ -110,6 +152,32 @@ impl Context {
             ));
         }
         Ok(keys)
+    }
+}
+
+impl Context {
+    /// Where recipients were looked for and how to set them, for "No recipients provided".
+    fn no_recipients_hint(&self, dir: Option<&Path>) -> String {
+        let s = &self.settings;
+        let looked = if !s.recipients.is_empty() {
+            "--gpg-recipients (or gpg_recipients in a config file) names nobody".to_string()
+        } else if let Some(f) = &s.recipients_file {
+            format!("{} lists no recipients", f.display())
+        } else {
+            let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| ".".into());
+            match keys::find_recipients_file(&dir) {
+                Some(f) => format!("{} lists no recipients", f.display()),
+                None => format!(
+                    "no hiera-eyaml-gpg.recipients in {} or any directory above it",
+                    std::fs::canonicalize(&dir).unwrap_or(dir).display()
+                ),
+            }
+        };
+        format!(
+            "{looked}; set recipients with --gpg-recipients LIST, --gpg-recipients-file FILE \
+             (config keys gpg_recipients, gpg_recipients_file) or a hiera-eyaml-gpg.recipients file \
+             next to the data"
+        )
     }
 }
 

@@ -47,6 +47,9 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     }
 
     if args.dry_run {
+        if !ctx.settings.always_trust {
+            warn_untrusted(ctx, &mut store, &files);
+        }
         let report = Report::new(&store, &files, &broken, None, args.all);
         match args.format {
             ReportFormat::Json => print(&report.to_json()),
@@ -139,11 +142,22 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
                     plural(failed_values)
                 ));
             }
-            if !broken.is_empty() {
+            let untrusted = broken
+                .iter()
+                .filter(|e| matches!(e.root(), Error::Untrusted { .. }))
+                .count();
+            if untrusted > 0 {
                 parts.push(format!(
-                    "{} file{} could not be inspected",
-                    broken.len(),
-                    plural(broken.len())
+                    "{untrusted} file{} {} a recipient key that is not trusted (see above)",
+                    plural(untrusted),
+                    if untrusted == 1 { "has" } else { "have" }
+                ));
+            }
+            let other = broken.len() - untrusted;
+            if other > 0 {
+                parts.push(format!(
+                    "{other} file{} could not be inspected",
+                    plural(other)
                 ));
             }
             if write_errors > 0 {
@@ -168,6 +182,25 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--dry-run` compares key ids only, so it ignores GnuPG trust; the real run does not. Warns
+/// once per recipient whose key the real run would refuse as untrusted.
+fn warn_untrusted(ctx: &Context, store: &mut eyaml_gpg::Keystore, files: &[FileInspection]) {
+    store.set_always_trust(false);
+    let names: std::collections::BTreeSet<&String> = files
+        .iter()
+        .filter_map(|f| f.desired.as_ref())
+        .flat_map(|d| &d.recipients.names)
+        .collect();
+    for name in names {
+        if let Err(e @ Error::Untrusted { .. }) = store.resolve(name) {
+            ctx.ui.warn(&format!(
+                "recipient {name:?}: {e}; recrypt without --dry-run will refuse it"
+            ));
+        }
+    }
+    store.set_always_trust(true);
 }
 
 /// Reports a file's failed values, one line per distinct reason (a key missing for a whole

@@ -124,6 +124,7 @@ fn serve_until_stopped(
     let reload = Context {
         settings: ctx.settings.clone(),
         ui: ctx.ui,
+        no_gnupg_home: Default::default(),
     };
     let log_ui = ctx.ui;
     serve::run(

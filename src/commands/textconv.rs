@@ -58,6 +58,6 @@ pub fn run(ctx: &Context, args: &TextconvArgs) -> Result<ExitCode> {
             args.file.display()
         ));
     }
-    emit(out.text.as_bytes(), false)?;
+    emit(&out.text, false)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,9 @@
 //! Settings: flags over config files, as eyaml reads them. Files are merged in order
 //! (`/etc/eyaml/config.yaml`, `~/.eyaml/config.yaml`, `./.eyaml/config.yaml`, `$EYAML_CONFIG`),
-//! later files overriding earlier ones; keys are option names with `_`.
+//! later files overriding earlier ones; keys are option names with `_`. As in eyaml, a key
+//! sets the default of the option of that name of whichever subcommand runs (`output`,
+//! `label`, `no_preamble`…); the global and plugin options become [`Settings`]. A key no
+//! subcommand knows is ignored, and said under `-v`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,10 +70,7 @@ fn load_file(path: &Path) -> Result<BTreeMap<String, Value>> {
         UsageError(format!("{}: invalid config file: {first}", path.display()))
     })?;
     match value {
-        Value::Object(map) => Ok(map
-            .into_iter()
-            .map(|(k, v)| (k.trim_start_matches(':').to_string(), v))
-            .collect()),
+        Value::Object(map) => Ok(map.into_iter().collect()),
         Value::Null => Ok(BTreeMap::new()),
         _ => Err(UsageError(format!(
             "{}: a config file must be a mapping of option names to values",
@@ -116,11 +116,22 @@ fn as_strings(v: &Value, key: &str, path: &Path) -> Result<Vec<String>> {
     }
 }
 
-impl Settings {
-    /// Merges config files and flags (flags win).
-    pub fn load(flags: &GlobalArgs) -> Result<Settings> {
-        let mut merged: BTreeMap<String, (Value, PathBuf)> = BTreeMap::new();
-        let mut files = Vec::new();
+/// The merged config files: each key's value and the file it came from.
+#[derive(Debug, Default)]
+pub struct ConfigFiles {
+    values: BTreeMap<String, (Value, PathBuf)>,
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Keys that are no option of a subcommand but still eyaml's: read by [`Settings`], or
+/// meaningless in a file (`version`, `help`).
+const SETTINGS_KEYS: &[&str] = &["version", "help"];
+
+impl ConfigFiles {
+    /// Reads and merges every config file that exists (a missing `$EYAML_CONFIG` is an error).
+    pub fn read() -> Result<ConfigFiles> {
+        let mut out = ConfigFiles::default();
         for path in config_paths() {
             if !path.is_file() {
                 if std::env::var_os("EYAML_CONFIG").is_some_and(|p| Path::new(&p) == path) {
@@ -133,16 +144,113 @@ impl Settings {
                 continue;
             }
             for (k, v) in load_file(&path)? {
-                merged.insert(k, (v, path.clone()));
+                out.values.insert(k, (v, path.clone()));
             }
-            files.push(path);
+            out.files.push(path);
         }
+        Ok(out)
+    }
+
+    /// Sets, on every subcommand, the default of each option named by a key (flags still
+    /// win, as in eyaml where the config value is the option's default). Global options are
+    /// left to [`Settings::load`], which also weighs the environment. Returns the command and
+    /// a note for every key nothing reads (for `-v`).
+    pub fn apply_defaults(&self, mut cmd: clap::Command) -> Result<(clap::Command, Vec<String>)> {
+        let globals: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        let mut used: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        let subs: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        for sub in subs {
+            let mut err = None;
+            cmd = cmd.mut_subcommand(&sub, |mut sc| {
+                let ids: Vec<String> = sc
+                    .get_arguments()
+                    .filter(|a| !a.is_positional() && !globals.contains(&a.get_id().to_string()))
+                    .map(|a| a.get_id().to_string())
+                    .collect();
+                for id in ids {
+                    let Some((key, (v, path))) = self.values.get_key_value(id.as_str()) else {
+                        continue;
+                    };
+                    used.insert(key.as_str());
+                    match default_strings(v) {
+                        // `~`: as if the key were absent.
+                        Some(vals) if vals.is_empty() => {}
+                        Some(vals) => sc = sc.mut_arg(&id, |a| a.default_values(vals)),
+                        None => {
+                            err.get_or_insert_with(|| {
+                                UsageError(format!(
+                                    "{}: {id} must be a string, a number, true or false, or a list of them",
+                                    path.display()
+                                ))
+                            });
+                        }
+                    }
+                }
+                sc
+            });
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+        }
+        let mut notes = Vec::new();
+        for (key, (_, path)) in &self.values {
+            if used.contains(key.as_str())
+                || globals.contains(key)
+                || SETTINGS_KEYS.contains(&key.as_str())
+            {
+                continue;
+            }
+            notes.push(match key.strip_prefix(':') {
+                // Ruby's YAML reads `:key:` as a symbol, and eyaml 3.x only looks up strings.
+                Some(name) => format!(
+                    "{}: config key {key} ignored, as eyaml 3.x ignores symbol keys (write `{name}:`)",
+                    path.display()
+                ),
+                None => format!(
+                    "{}: config key {key} ignored: no option of that name",
+                    path.display()
+                ),
+            });
+        }
+        Ok((cmd, notes))
+    }
+}
+
+/// A config value as clap default strings; `None` for a mapping (no option takes one).
+fn default_strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Bool(b) => Some(vec![b.to_string()]),
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Number(n) => Some(vec![n.to_string()]),
+        Value::Null => Some(Vec::new()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                Value::Array(_) | Value::Object(_) => None,
+                x => default_strings(x).map(|mut v| v.pop().unwrap_or_default()),
+            })
+            .collect(),
+        Value::Object(_) => None,
+    }
+}
+
+impl Settings {
+    /// Merges config files and flags (flags win).
+    pub fn load(flags: &GlobalArgs, config: &ConfigFiles) -> Result<Settings> {
+        let merged = &config.values;
+        let files = config.files.clone();
         let mut s = Settings {
             method: "gpg".into(),
             config_files: files,
             ..Settings::default()
         };
-        for (key, (v, path)) in &merged {
+        for (key, (v, path)) in merged {
             match key.as_str() {
                 "encrypt_method" => s.method = as_strings(v, key, path)?.concat(),
                 "verbose" => s.verbose = as_bool(v, key, path)?,
@@ -180,7 +288,7 @@ impl Settings {
                 "pkcs7_b64_public_key_env_var" => {
                     s.pkcs7.b64_public_key_env_var = as_strings(v, key, path)?.pop()
                 }
-                // Options of other plugins and subcommands are not ours to judge.
+                // Subcommand options are defaults of the subcommands' flags.
                 _ => {}
             }
         }

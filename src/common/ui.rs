@@ -12,14 +12,15 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Decides colour from the terminal and `NO_COLOR`.
+    /// Decides colour from the terminal and `NO_COLOR`. `-q` beats `-v` and `-t`, as in eyaml
+    /// (which counts verbosity up, then sets it to 0 for `-q`).
     pub fn new(quiet: bool, verbose: bool, trace: bool) -> Self {
-        let level = if trace {
+        let level = if quiet {
+            0
+        } else if trace {
             3
         } else if verbose {
             2
-        } else if quiet {
-            0
         } else {
             1
         };

@@ -87,6 +87,10 @@ fn nested_item(v: &Value, indent: usize, out: &mut String) {
 /// are indented by `indent`.
 fn scalar(v: &Value, indent: usize) -> String {
     match v {
+        // Psych's tag for a string that is not text (plain base64 is a valid scalar).
+        Value::String(s) if s.is_binary() => {
+            format!("!binary {}", s.binary_base64().unwrap_or_default())
+        }
         Value::String(s) => string(s, indent),
         Value::Integer(i) => i.to_string(),
         Value::Float(f) if f.is_nan() => ".nan".into(),

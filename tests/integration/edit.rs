@@ -905,7 +905,11 @@ fn start_waiting_edit(e: &Edit) -> (Child, String) {
 }
 
 fn kill(sig: &str, pid: &str) {
-    let _ = Command::new("kill").args([sig, "--", pid]).status();
+    // The process may have left already: `kill` then says "No such process", which is noise.
+    let _ = Command::new("kill")
+        .args([sig, "--", pid])
+        .stderr(Stdio::null())
+        .status();
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod check;
 mod core;
 mod cross;
 mod edit;
+mod firstday;
 mod gnupg;
 mod help_examples;
 mod hiera;
