@@ -152,7 +152,7 @@ pub enum Command {
                       Exit status: 0 stopped (--check: every value decrypted; --once: a reply was written), \
                       1 --check found values it cannot decrypt, 2 usage or environment error.\n\n\
                       As a service on a Puppet server (runs until stopped):\n  \
-                      eyaml-gpg serve --socket /run/eyaml-gpg/eyaml-gpg.sock --allow-group puppet --gpg-gnupghome /etc/puppetlabs/eyaml-gpg\n\n\
+                      eyaml-gpg serve --socket /run/eyaml-gpg/eyaml-gpg.sock --allow-group puppet \\\n      --gpg-gnupghome /etc/puppetlabs/eyaml-gpg\n\n\
                       Examples:\n  eyaml-gpg serve --check hieradata/\n  \
                       eyaml-gpg serve --once request.json"
     )]

@@ -173,7 +173,8 @@ pub fn decrypt_to_dec_with(
 }
 
 /// `decrypt -s/-f/--stdin`: every `ENC[…]` value replaced by its plaintext. A multi-line
-/// plaintext that follows other text becomes a `|` block (hiera-eyaml's rule).
+/// plaintext that follows other text becomes a `|` block (hiera-eyaml's rule); a binary one
+/// (not UTF-8) is written as its bytes.
 pub fn decrypt_substitute(
     keys: &dyn KeyMaterial,
     text: &str,
@@ -191,7 +192,9 @@ pub fn decrypt_substitute(
     for (t, p) in tokens.iter().zip(plain) {
         match p {
             Some(p) => {
-                if yamled && p.iter().any(|&b| b == b'\n' || b == b'\r') {
+                // A binary value's bytes go out as they are: indenting them would change them.
+                let text = std::str::from_utf8(&p).is_ok();
+                if yamled && text && p.iter().any(|&b| b == b'\n' || b == b'\r') {
                     out.extend_from_slice(b"|\n  ");
                     let mut i = 0;
                     while i < p.len() {
