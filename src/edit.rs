@@ -804,7 +804,8 @@ mod tests {
     fn decrypt(k: &Keystore, text: &str) -> String {
         eyaml::decrypt_to_dec(k, text, Scheme::Gpg, Path::new("t"))
             .unwrap()
-            .text
+            .as_str()
+            .unwrap()
             .to_string()
     }
 

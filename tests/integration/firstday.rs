@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn firstday() -> PathBuf {
     fixtures().join("firstday")
