@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::prelude::*;
-use openpgp::crypto::{Password, SessionKey};
-use openpgp::packet::key::{PublicParts, SecretParts, UnspecifiedRole};
+use openpgp::crypto::mem::Protected;
+use openpgp::crypto::mpi;
+use openpgp::crypto::{Decryptor, Password, SessionKey};
+use openpgp::packet::key::{PublicParts, SecretKeyMaterial, SecretParts, UnspecifiedRole};
 use openpgp::packet::{Key, Tag, PKESK, SKESK};
 use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
@@ -20,7 +22,7 @@ use openpgp::parse::stream::{
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
-use openpgp::types::{Features, KeyFlags, SymmetricAlgorithm};
+use openpgp::types::{Curve, Features, KeyFlags, SymmetricAlgorithm};
 use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
@@ -97,7 +99,107 @@ struct SecretSlot {
     key: Key<SecretParts, UnspecifiedRole>,
     cert: usize,
     /// The unlocked key, once a passphrase was given (or the key was not protected).
-    unlocked: OnceLock<Key<SecretParts, UnspecifiedRole>>,
+    unlocked: OnceLock<Ready>,
+}
+
+/// An unlocked secret key, held the way it is cheapest to use for one value after another.
+enum Ready {
+    /// A Curve25519 ECDH key: the scalar itself (wiped on drop). Sequoia keeps secret key
+    /// material encrypted in memory and re-derives the sealing key (a SHA-256 over a 4 KiB
+    /// pre-key) on every use: more than the X25519 operation itself. The unlocked scalar is
+    /// held the way gpg-agent holds a cached key, for the life of the key store.
+    Cv25519(Cv25519Secret),
+    /// Any other key: Sequoia's key pair, as is.
+    Other(Key<SecretParts, UnspecifiedRole>),
+}
+
+impl Ready {
+    fn new(key: Key<SecretParts, UnspecifiedRole>) -> Self {
+        match Cv25519Secret::from_key(&key) {
+            Some(fast) => Ready::Cv25519(fast),
+            None => Ready::Other(key),
+        }
+    }
+
+    /// Decrypts the session key of `pkesk`, if this key can.
+    fn decrypt(
+        &self,
+        pkesk: &PKESK,
+        sym_algo: Option<SymmetricAlgorithm>,
+    ) -> Option<(Option<SymmetricAlgorithm>, SessionKey)> {
+        match self {
+            Ready::Cv25519(secret) => pkesk.decrypt(&mut Cv25519Decryptor(secret), sym_algo),
+            Ready::Other(key) => {
+                let mut pair = key.clone().into_keypair().ok()?;
+                pkesk.decrypt(&mut pair, sym_algo)
+            }
+        }
+    }
+}
+
+/// The secret half of a Curve25519 ECDH (cv25519) encryption key, unlocked.
+struct Cv25519Secret {
+    public: PublicKey,
+    /// Clamped at use by `diffie_hellman`; zeroized on drop.
+    scalar: x25519_dalek::StaticSecret,
+}
+
+impl Cv25519Secret {
+    fn from_key(key: &Key<SecretParts, UnspecifiedRole>) -> Option<Self> {
+        if !matches!(
+            key.mpis(),
+            mpi::PublicKey::ECDH {
+                curve: Curve::Cv25519,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let SecretKeyMaterial::Unencrypted(secret) = key.secret() else {
+            return None;
+        };
+        let scalar = secret.map(|material| match material {
+            mpi::SecretKeyMaterial::ECDH { scalar } => {
+                // OpenPGP stores the scalar big-endian with leading zeros stripped; X25519
+                // wants 32 little-endian bytes (as Sequoia's own backend does it).
+                let mut padded = scalar.value_padded(32);
+                padded.reverse();
+                let bytes = Zeroizing::new(<[u8; 32]>::try_from(&padded[..]).ok()?);
+                Some(x25519_dalek::StaticSecret::from(*bytes))
+            }
+            _ => None,
+        })?;
+        Some(Cv25519Secret {
+            public: key.clone().take_secret().0,
+            scalar,
+        })
+    }
+}
+
+/// Sequoia's decryption interface over a borrowed [`Cv25519Secret`].
+struct Cv25519Decryptor<'a>(&'a Cv25519Secret);
+
+impl Decryptor for Cv25519Decryptor<'_> {
+    fn public(&self) -> &PublicKey {
+        &self.0.public
+    }
+
+    fn decrypt(
+        &mut self,
+        ciphertext: &mpi::Ciphertext,
+        plaintext_len: Option<usize>,
+    ) -> openpgp::Result<SessionKey> {
+        let mpi::Ciphertext::ECDH { e, .. } = ciphertext else {
+            return Err(openpgp::Error::InvalidArgument("not an ECDH ciphertext".into()).into());
+        };
+        let point: [u8; 32] = e.decode_point(&Curve::Cv25519)?.0.try_into()?;
+        let shared = self
+            .0
+            .scalar
+            .diffie_hellman(&x25519_dalek::PublicKey::from(point));
+        let shared = Protected::from(&shared.as_bytes()[..]);
+        openpgp::crypto::ecdh::decrypt_unwrap(&self.0.public, &shared, ciphertext, plaintext_len)
+    }
 }
 
 /// Certificates and secret keys from every source, and the operations on them.
@@ -590,16 +692,16 @@ impl Keystore {
         }
     }
 
-    fn unlocked(&self, slot: &SecretSlot) -> Result<Key<SecretParts, UnspecifiedRole>> {
+    fn unlocked<'s>(&self, slot: &'s SecretSlot) -> Result<&'s Ready> {
         if let Some(k) = slot.unlocked.get() {
-            return Ok(k.clone());
+            return Ok(k);
         }
         if !slot.key.secret().is_encrypted() {
-            return Ok(slot.unlocked.get_or_init(|| slot.key.clone()).clone());
+            return Ok(slot.unlocked.get_or_init(|| Ready::new(slot.key.clone())));
         }
         let _guard = self.prompt_lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = slot.unlocked.get() {
-            return Ok(k.clone());
+            return Ok(k);
         }
         let desc = self.describe_key(&key_id(&slot.key.keyid()));
         let pass = self.prompt.passphrase(&desc)?;
@@ -608,7 +710,7 @@ impl Keystore {
             .clone()
             .decrypt_secret(&Password::from(pass.as_str()))
             .map_err(|_| Error::BadPassphrase(desc))?;
-        Ok(slot.unlocked.get_or_init(|| key).clone())
+        Ok(slot.unlocked.get_or_init(|| Ready::new(key)))
     }
 }
 
@@ -681,10 +783,7 @@ impl DecryptionHelper for Helper<'_> {
                         continue;
                     }
                 };
-                let Ok(mut pair) = key.into_keypair() else {
-                    continue;
-                };
-                if let Some((algo, sk)) = pkesk.decrypt(&mut pair, sym_algo) {
+                if let Some((algo, sk)) = key.decrypt(pkesk, sym_algo) {
                     if decrypt(algo, &sk) {
                         self.decrypted = true;
                         return Ok(None);
