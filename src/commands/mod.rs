@@ -51,7 +51,11 @@ impl Context {
             configured_gnupg_home: config,
             always_trust: s.always_trust,
         };
-        Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
+        let mut store = sources.load_logged(&mut |m| self.ui.debug(m))?;
+        if let Some(n) = s.max_value_size {
+            store.set_max_value_size(n);
+        }
+        Ok(store)
     }
 
     /// The PKCS7 keys of the run, read only when a PKCS7 value is met.
