@@ -982,10 +982,9 @@ fn check_framing(message: &[u8]) -> Result<()> {
             openpgp::armor::ReaderMode::Tolerant(Some(openpgp::armor::Kind::Message)),
         );
         let mut out = Vec::new();
-        // A damaged armour is left for the parser to describe.
-        if reader.read_to_end(&mut out).is_err() {
-            return Ok(());
-        }
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed(format!("damaged ASCII armour: {e}")))?;
         binary = out;
         &binary[..]
     } else {
