@@ -28,7 +28,7 @@ time_ms() { # command...: median wall time of RUNS runs, in ms
 printf '%-9s %10s %12s %12s %10s %16s\n' markers bytes "encrypt -e" check "wc -l" "encrypt ns/marker"
 for n in 10000 100000 1000000; do
   f=$WORK/m$n.eyaml
-  { echo "a: |"; yes '  DEC::GPG[' | head -n "$n"; } > "$f"
+  awk -v n="$n" 'BEGIN { print "a: |"; for (i = 0; i < n; i++) print "  DEC::GPG[" }' > "$f"
   enc=$(time_ms "$BIN" --gpg-keyring "$ROOT/fixtures/reference/keys/bob.pub.asc" \
     --gpg-recipients bob@example.com encrypt -e "$f")
   chk=$(time_ms "$BIN" check --skip stale-recipients --skip unknown-recipient "$f")
