@@ -780,6 +780,9 @@ mod tests {
             Just("\r\n".to_string()),
             Just("é✓\t".to_string()),
             Just(">\n".to_string()),
+            Just("DEC::GPG[".to_string()),
+            Just("DEC(7)::GPG[".to_string()),
+            Just("]!".to_string()),
         ]
     }
 
@@ -793,6 +796,20 @@ mod tests {
                 for w in toks.windows(2) {
                     let both_plain = matches!(w[0].token, Token::Plain(_)) && matches!(w[1].token, Token::Plain(_));
                     prop_assert!(!both_plain);
+                }
+                // Positions agree with counting from the start (the counter is incremental).
+                for t in &toks {
+                    let before = &text[..t.offset];
+                    let line = before.matches('\n').count() + 1;
+                    let start = before.rfind('\n').map_or(0, |i| i + 1);
+                    prop_assert_eq!((t.line, t.column), (line, text[start..t.offset].chars().count() + 1));
+                }
+                // A DEC value ends at the first `]!` after its `[` (the cached search agrees
+                // with a fresh one).
+                for t in &toks {
+                    if let Token::Dec(d) = &t.token {
+                        prop_assert!(!d.plaintext.contains("]!"));
+                    }
                 }
             }
         }

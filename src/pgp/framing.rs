@@ -263,7 +263,23 @@ fn walk(message: &[u8], offset: usize) -> Result<(usize, usize, usize), Defect> 
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Any bytes, and any cut or one-byte change of a well-framed message, get an answer.
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), cut in 0usize..120, flip in 0usize..120) {
+            let _ = check(&bytes);
+            let mut m = packet(1, &[3; 20]);
+            m.extend(seipd(80));
+            let _ = check(&m[..cut.min(m.len())]);
+            let i = flip % m.len();
+            m[i] ^= 0xff;
+            let _ = check(&m);
+        }
+    }
 
     /// A new-format packet with a one-octet length.
     fn packet(tag: u8, body: &[u8]) -> Vec<u8> {
