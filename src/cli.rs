@@ -88,6 +88,29 @@ pub struct GlobalArgs {
     /// Environment variable holding the PKCS7 public key as base64 of PEM (eyaml 5)
     #[arg(long, global = true, value_name = "VAR")]
     pub pkcs7_b64_public_key_env_var: Option<String>,
+
+    /// Largest plaintext one value may decrypt to, in bytes or with a K, M or G suffix
+    /// (default 16M; also config key max_value_size); a larger value is refused, so a
+    /// compression bomb stops there
+    #[arg(long, global = true, value_name = "SIZE", env = "EYAML_GPG_MAX_VALUE_SIZE", value_parser = parse_size)]
+    pub max_value_size: Option<usize>,
+}
+
+/// A size in bytes: digits, optionally followed by `K`, `M` or `G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size such as 16M, 512K or 1048576"))
 }
 
 /// The subcommands.

@@ -457,6 +457,25 @@ pub enum Error {
     /// An OpenPGP operation failed for a reason not covered above.
     #[error("OpenPGP: {0}")]
     OpenPgp(String),
+    /// A value decrypts to more plaintext than the limit (a decompression bomb, or a value
+    /// that is no secret); reading stopped at the limit.
+    #[error(
+        "the value decrypts to more than {limit} bytes (a compression bomb?); reading stopped \
+         there (raise the limit with --max-value-size or EYAML_GPG_MAX_VALUE_SIZE)"
+    )]
+    ValueTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A `DEC::…[` marker with no closing `]!`: its text would be written as plaintext.
+    #[error(
+        "unterminated DEC marker: `DEC::{scheme}[` has no closing `]!`, so its text would be \
+         written unencrypted; close it with `]!` or remove it"
+    )]
+    UnterminatedDec {
+        /// The scheme as written.
+        scheme: String,
+    },
 }
 
 fn list_or(items: &[String], empty: &str) -> String {

@@ -251,9 +251,38 @@ fn dangling_end_marker(plain: &str) -> Option<usize> {
     })
 }
 
+/// Refuses a text with a DEC marker no `]!` closes: its secret would be written through
+/// unencrypted. Each is named by its line and column.
+///
+/// Deliberate difference: Ruby writes such a marker, and its secret, as it is.
+pub fn check_leftover_markers(tokens: &[Located], path: &Path) -> Result<(), Errors> {
+    let mut errors = Vec::new();
+    for t in tokens {
+        if let Token::Plain(p) = &t.token {
+            let mut lines = token::LineCounter::new(p);
+            for (off, scheme) in token::leftover_dec(p) {
+                let (line, column) = lines.at(off);
+                let column = if line == 1 {
+                    t.column + column - 1
+                } else {
+                    column
+                };
+                errors.push(
+                    Error::UnterminatedDec {
+                        scheme: scheme.to_string(),
+                    }
+                    .at(path, t.line + line - 1, column),
+                );
+            }
+        }
+    }
+    Errors::check(errors)
+}
+
 /// The DEC tokens of a text, checked for scheme and truncation.
 pub fn dec_tokens(tokens: &[Located], path: &Path) -> Result<Vec<usize>, Errors> {
     check_truncation(tokens, path)?;
+    check_leftover_markers(tokens, path)?;
     let mut idx = Vec::new();
     let mut errors = Vec::new();
     for (i, t) in tokens.iter().enumerate() {

@@ -22,7 +22,7 @@ use openpgp::parse::stream::{
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
-use openpgp::types::{Curve, Features, KeyFlags, SymmetricAlgorithm};
+use openpgp::types::{Curve, DataFormat, Features, KeyFlags, SymmetricAlgorithm};
 use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
@@ -32,6 +32,9 @@ use crate::crypto::{
 };
 use crate::error::{Error, Result};
 use crate::recipients::{classify, Query};
+
+mod contain;
+mod framing;
 
 /// A public key as the backend hands it to secret-key providers.
 pub(crate) type PublicKey = Key<PublicParts, UnspecifiedRole>;
@@ -222,6 +225,9 @@ pub struct Keystore {
     /// What `validity_source` answered (its error as text: `Error` is not `Clone`).
     lazy_validity: OnceLock<Result<HashMap<Fingerprint, bool>>>,
     ocb_fallback: Option<OcbFallback>,
+    /// The most plaintext one value may decrypt to (a compressed message can expand a
+    /// thousandfold: a decompression bomb must stop here, not at the allocator).
+    max_value_size: usize,
 }
 
 impl Default for Keystore {
@@ -258,7 +264,16 @@ impl Keystore {
             validity_source: None,
             lazy_validity: OnceLock::new(),
             ocb_fallback: None,
+            max_value_size: Keystore::DEFAULT_MAX_VALUE_SIZE,
         }
+    }
+
+    /// The default limit on one value's plaintext: 16 MiB, far above any real secret.
+    pub const DEFAULT_MAX_VALUE_SIZE: usize = 16 << 20;
+
+    /// Refuses to decrypt a value whose plaintext exceeds `bytes` (reading stops there).
+    pub fn set_max_value_size(&mut self, bytes: usize) {
+        self.max_value_size = bytes;
     }
 
     /// Uses `prompt` for passphrases of protected keys held in process.
@@ -654,28 +669,47 @@ impl Keystore {
             Container::Unprotected => return Err(Error::NoIntegrity),
             Container::SeipdV1 | Container::SeipdV2 => {}
         }
+        self.decrypt_message(message)
+    }
+
+    /// Decrypts a message whose structure was checked, through Sequoia's streaming decryptor.
+    fn decrypt_message(&self, message: &[u8]) -> Result<Plaintext> {
         let helper = Helper {
             store: self,
             failure: None,
             decrypted: false,
+            text_mode: false,
         };
+        let cap = self.max_value_size;
         // The structure was read first (cheap next to the decryption) so that an OCB message
         // never reaches the agent or a passphrase prompt, and refusals say precisely why.
         let mut decryptor = DecryptorBuilder::from_bytes(message)
+            // Plaintext up to the cap is held back until its MDC checks out; anything larger
+            // is refused below anyway.
+            .map(|b| b.buffer_size(cap.saturating_add(1)))
             .and_then(|b| b.with_policy(&self.policy, None, helper))
             .map_err(|e| match e.downcast::<Error>() {
                 Ok(ours) => ours,
                 Err(e) => Error::Malformed(e.to_string()),
             })?;
         let mut out = Zeroizing::new(Vec::new());
-        decryptor
+        (&mut decryptor)
+            .take(cap as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::Malformed(e.to_string()))?;
-        if decryptor.helper_ref().decrypted {
-            Ok(out)
-        } else {
-            Err(Error::NotEncrypted)
+        if out.len() > cap {
+            return Err(Error::ValueTooLarge { limit: cap });
         }
+        let helper = decryptor.helper_ref();
+        if !helper.decrypted {
+            return Err(Error::NotEncrypted);
+        }
+        if helper.text_mode {
+            // GnuPG on Unix drops every carriage return of text-mode literal data (its
+            // "convert to native line ending"), so `l1\r\nl2\r\n` reads as `l1\nl2\n`.
+            out.retain(|&b| b != b'\r');
+        }
+        Ok(out)
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
@@ -742,9 +776,23 @@ struct Helper<'a> {
     store: &'a Keystore,
     failure: Option<Error>,
     decrypted: bool,
+    /// The literal data packet is text (`t`, `u`, or GnuPG's MIME `m`).
+    text_mode: bool,
 }
 
 impl VerificationHelper for Helper<'_> {
+    fn inspect(&mut self, pp: &PacketParser) -> openpgp::Result<()> {
+        if let Packet::Literal(l) = &pp.packet {
+            #[allow(deprecated)]
+            let text = matches!(
+                l.format(),
+                DataFormat::Text | DataFormat::Unicode | DataFormat::Unknown(b'm')
+            );
+            self.text_mode = text;
+        }
+        Ok(())
+    }
+
     fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
         Ok(Vec::new())
     }
@@ -934,11 +982,11 @@ impl Backend for Keystore {
     }
 
     fn decrypt(&self, message: &[u8]) -> Result<Plaintext> {
-        self.decrypt_inner(message)
+        contain::contained(|| self.decrypt_inner(message))
     }
 
     fn inspect(&self, message: &[u8]) -> Result<MessageInfo> {
-        inspect(message)
+        contain::contained(|| inspect(message))
     }
 
     fn describe(&self, id: &KeyId) -> Option<CertInfo> {
@@ -954,8 +1002,10 @@ impl Backend for Keystore {
     }
 }
 
-/// Reads the packet structure of a message without decrypting it.
+/// Reads the packet structure of a message without decrypting it, after checking its
+/// framing (complete packets, nothing after the encrypted data).
 pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
+    check_framing(message)?;
     let mut ppr = PacketParser::from_bytes(message).map_err(|e| {
         if starts_like_openpgp(message) {
             Error::Malformed(e.to_string())
@@ -1021,6 +1071,26 @@ pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
             "the message ends before its encrypted data".into(),
         ))
     }
+}
+
+/// Checks the framing of a binary or armoured message (see [`framing`]).
+fn check_framing(message: &[u8]) -> Result<()> {
+    let binary;
+    let bytes = if message.starts_with(b"-----BEGIN PGP") {
+        let mut reader = openpgp::armor::Reader::from_bytes(
+            message,
+            openpgp::armor::ReaderMode::Tolerant(Some(openpgp::armor::Kind::Message)),
+        );
+        let mut out = Vec::new();
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Malformed(format!("damaged ASCII armour: {e}")))?;
+        binary = out;
+        &binary[..]
+    } else {
+        message
+    };
+    framing::check(bytes).map_err(|d| Error::Malformed(d.to_string()))
 }
 
 /// Whether data begins like an OpenPGP message (armour, or a packet header whose tag is one a
@@ -1112,6 +1182,41 @@ mod tests {
     }
 
     /// The fingerprint of the certificate a recipient string resolves to.
+    /// Sequoia 2.4.2 panics on a cv25519 message cut inside its SEIPD prefix and MDC
+    /// (issue 17, item 1). Framing refuses every cut; behind it, the panic itself is contained.
+    #[test]
+    fn sequoia_truncated_message_panic_is_contained() {
+        let (cert, _) = CertBuilder::new()
+            .add_userid("t")
+            .set_cipher_suite(CipherSuite::Cv25519)
+            .add_transport_encryption_subkey()
+            .generate()
+            .unwrap();
+        let mut ks = Keystore::new();
+        ks.load_bytes(
+            &cert.as_tsk().to_vec().unwrap(),
+            KeyOrigin::Keyring("test".into()),
+        )
+        .unwrap();
+        ks.set_always_trust(true);
+        let key = ks.resolve("t").unwrap();
+        let message = ks.encrypt(&[key], b"secret").unwrap();
+        assert_eq!(&*ks.decrypt(&message).unwrap(), b"secret");
+        let mut contained_panics = 0;
+        for cut in 1..message.len() {
+            let part = &message[..cut];
+            assert!(ks.decrypt(part).is_err(), "cut at {cut}");
+            let behind = contain::contained(|| ks.decrypt_message(part));
+            match behind {
+                Err(Error::Malformed(m)) if m.contains("panic") => contained_panics += 1,
+                Err(_) => {}
+                Ok(_) => panic!("a cut message decrypted (cut at {cut})"),
+            }
+        }
+        // When Sequoia fixes the bug this drops to 0: then the upstream report is resolved.
+        eprintln!("contained Sequoia panics: {contained_panics}");
+    }
+
     fn resolved(ks: &Keystore, recipient: &str) -> String {
         ks.resolve(recipient)
             .unwrap_or_else(|e| panic!("{recipient}: {e}"))

@@ -166,11 +166,12 @@ pub fn scan(text: &str, kinds: Kinds) -> Vec<Located> {
     let mut pos = 0;
     let mut plain_start = 0;
     let mut lines = LineCounter::new(text);
+    let mut closes = CloseFinder::default();
     while pos < bytes.len() {
         let b = bytes[pos];
         let found = match b {
             b'E' if kinds.enc => match_enc(text, pos, None),
-            b'D' if kinds.dec => match_dec(text, pos, None),
+            b'D' if kinds.dec => match_dec(text, pos, None, &mut closes),
             b'>' => {
                 let mut m = None;
                 if let Some(after) = block_prefix(bytes, pos) {
@@ -179,7 +180,7 @@ pub fn scan(text: &str, kinds: Kinds) -> Vec<Located> {
                         m = match_enc(text, after, Some(indentation));
                     }
                     if m.is_none() && kinds.dec && bytes[after] == b'D' {
-                        m = match_dec(text, after, Some(indentation));
+                        m = match_dec(text, after, Some(indentation), &mut closes);
                     }
                 }
                 m
@@ -296,8 +297,31 @@ fn match_enc(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
     ))
 }
 
-/// `DEC(\(\d+\))?::(\w+)\[(.*?)\]!` (any character, newlines included) at `pos`.
-fn match_dec(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Token)> {
+/// Finds the next `]!` at or after an offset, remembering the last answer: the scan asks at
+/// increasing offsets, so each byte is searched at most once and a text full of unterminated
+/// `DEC::GPG[` markers scans in linear time (searching afresh for each was quadratic).
+#[derive(Default)]
+struct CloseFinder {
+    /// (searched from, first `]!` at or after it).
+    last: Option<(usize, Option<usize>)>,
+}
+
+impl CloseFinder {
+    fn find(&mut self, bytes: &[u8], from: usize) -> Option<usize> {
+        if let Some((start, found)) = self.last {
+            if start <= from && found.is_none_or(|f| f >= from) {
+                return found;
+            }
+        }
+        let found = find(&bytes[from..], b"]!").map(|i| i + from);
+        self.last = Some((from, found));
+        found
+    }
+}
+
+/// The head of a DEC marker, `DEC(\(\d+\))?::(\w+)\[`, at `pos`: (the id's digits, scheme,
+/// offset of the content).
+fn dec_head(text: &str, pos: usize) -> Option<(Option<&str>, &str, usize)> {
     let bytes = text.as_bytes();
     if !bytes[pos..].starts_with(b"DEC") {
         return None;
@@ -311,8 +335,7 @@ fn match_dec(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
         if digits_end == i + 1 || bytes.get(digits_end) != Some(&b')') {
             return None;
         }
-        // An id too large for u64 is no id Ruby could have written: keep it unmatched.
-        id = Some(text[i + 1..digits_end].parse::<u64>().ok()?);
+        id = Some(&text[i + 1..digits_end]);
         i = digits_end + 1;
     }
     if !bytes[i..].starts_with(b"::") {
@@ -326,9 +349,24 @@ fn match_dec(text: &str, pos: usize, block: Option<&str>) -> Option<(usize, Toke
     if i == scheme_start || bytes.get(i) != Some(&b'[') {
         return None;
     }
-    let scheme = text[scheme_start..i].to_string();
-    let content_start = i + 1;
-    let close = find(&bytes[content_start..], b"]!")? + content_start;
+    Some((id, &text[scheme_start..i], i + 1))
+}
+
+/// `DEC(\(\d+\))?::(\w+)\[(.*?)\]!` (any character, newlines included) at `pos`.
+fn match_dec(
+    text: &str,
+    pos: usize,
+    block: Option<&str>,
+    closes: &mut CloseFinder,
+) -> Option<(usize, Token)> {
+    let (digits, scheme, content_start) = dec_head(text, pos)?;
+    // An id too large for u64 is no id Ruby could have written: keep it unmatched.
+    let id = match digits {
+        Some(d) => Some(d.parse::<u64>().ok()?),
+        None => None,
+    };
+    let scheme = scheme.to_string();
+    let close = closes.find(text.as_bytes(), content_start)?;
     let (start, form) = token_start(pos, block);
     Some((
         close + 2,
@@ -395,10 +433,24 @@ pub fn render_dec(tag: &str, id: Option<u64>, plaintext: &str, form: &Form) -> S
     }
 }
 
+/// Every DEC marker head (`DEC::GPG[`, `DEC(3)::GPG[`) in a plain chunk: in text scanned
+/// with [`Kinds::DEC`] these are markers that no `]!` closes (or whose id no `u64` holds),
+/// whose text would be written through as plaintext. Offsets are relative to `plain`; each
+/// comes with its scheme.
+pub fn leftover_dec(plain: &str) -> Vec<(usize, &str)> {
+    plain
+        .match_indices("DEC")
+        .filter_map(|(i, _)| dec_head(plain, i).map(|(_, scheme, _)| (i, scheme)))
+        .collect()
+}
+
 /// Maps byte offsets to 1-based line and column numbers.
 pub struct LineCounter<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// The last answer (offset, line, column): offsets asked in increasing order on one line
+    /// count characters only from there, so a long line with many tokens stays linear.
+    last: Option<(usize, usize, usize)>,
 }
 
 impl std::fmt::Debug for LineCounter<'_> {
@@ -421,14 +473,22 @@ impl<'a> LineCounter<'a> {
                 .filter(|&(_, b)| b == b'\n')
                 .map(|(i, _)| i + 1),
         );
-        LineCounter { text, line_starts }
+        LineCounter {
+            text,
+            line_starts,
+            last: None,
+        }
     }
 
     /// The 1-based (line, column) of byte `offset`; the column counts characters.
     pub fn at(&mut self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
-        let column = self.text[start..offset].chars().count() + 1;
+        let column = match self.last {
+            Some((o, l, c)) if l == line && o <= offset => c + self.text[o..offset].chars().count(),
+            _ => self.text[start..offset].chars().count() + 1,
+        };
+        self.last = Some((offset, line, column));
         (line, column)
     }
 }
@@ -720,6 +780,9 @@ mod tests {
             Just("\r\n".to_string()),
             Just("é✓\t".to_string()),
             Just(">\n".to_string()),
+            Just("DEC::GPG[".to_string()),
+            Just("DEC(7)::GPG[".to_string()),
+            Just("]!".to_string()),
         ]
     }
 
@@ -733,6 +796,20 @@ mod tests {
                 for w in toks.windows(2) {
                     let both_plain = matches!(w[0].token, Token::Plain(_)) && matches!(w[1].token, Token::Plain(_));
                     prop_assert!(!both_plain);
+                }
+                // Positions agree with counting from the start (the counter is incremental).
+                for t in &toks {
+                    let before = &text[..t.offset];
+                    let line = before.matches('\n').count() + 1;
+                    let start = before.rfind('\n').map_or(0, |i| i + 1);
+                    prop_assert_eq!((t.line, t.column), (line, text[start..t.offset].chars().count() + 1));
+                }
+                // A DEC value ends at the first `]!` after its `[` (the cached search agrees
+                // with a fresh one).
+                for t in &toks {
+                    if let Token::Dec(d) = &t.token {
+                        prop_assert!(!d.plaintext.contains("]!"));
+                    }
                 }
             }
         }

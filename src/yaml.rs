@@ -59,6 +59,8 @@ pub fn load(text: &str) -> Result<Value, YamlError> {
     let mut c = Composer {
         events: Parser::new_from_str(text),
         anchors: HashMap::new(),
+        expanded: 0,
+        depth: 0,
     };
     loop {
         let (event, span) = c.next()?;
@@ -251,9 +253,21 @@ enum Kind {
     Alias,
 }
 
+/// The most nodes that alias expansion may add to one document. A "billion laughs" file of a
+/// few hundred bytes expands to billions of nodes; real hiera data reuses a few anchors.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// The deepest nesting of collections a document may have (the composer recurses per level).
+const MAX_DEPTH: usize = 512;
+
 struct Composer<'a> {
     events: Parser<'a, StrInput<'a>>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values and how many nodes each holds.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Nodes added so far by expanding aliases.
+    expanded: usize,
+    /// Current collection nesting.
+    depth: usize,
 }
 
 impl<'a> Composer<'a> {
@@ -274,17 +288,34 @@ impl<'a> Composer<'a> {
         }
     }
 
+    /// The next node and how many nodes it holds (aliases counted expanded).
     fn node(&mut self) -> Result<(Value, Kind), YamlError> {
+        self.sized_node().map(|(v, k, _)| (v, k))
+    }
+
+    fn sized_node(&mut self) -> Result<(Value, Kind, usize), YamlError> {
         let (event, span) = self.next()?;
+        let mut size = 1;
         let (value, kind, anchor) = match event {
             Event::Alias(id) => {
-                let v = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let (v, n) = self.anchors.get(&id).ok_or_else(|| {
                     at(
                         &span,
                         "an alias refers to an anchor that is not complete yet (recursive alias)",
                     )
                 })?;
-                (v, Kind::Alias, 0)
+                self.expanded = self.expanded.saturating_add(*n);
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(at(
+                        &span,
+                        format!(
+                            "aliases expand this document to more than {MAX_ALIAS_NODES} values \
+                             (an alias bomb?); refusing to read it"
+                        ),
+                    ));
+                }
+                size = *n;
+                (v.clone(), Kind::Alias, 0)
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let v = scalar(&text, style, tag.as_deref()).map_err(|m| at(&span, m))?;
@@ -292,30 +323,37 @@ impl<'a> Composer<'a> {
             }
             Event::SequenceStart(_, anchor, tag) => {
                 check_collection_tag(tag.as_deref()).map_err(|m| at(&span, m))?;
+                self.enter(&span)?;
                 let mut items = Vec::new();
                 loop {
                     if self.peek_end()? {
                         break;
                     }
-                    items.push(self.node()?.0);
+                    let (v, _, n) = self.sized_node()?;
+                    size = size.saturating_add(n);
+                    items.push(v);
                 }
+                self.depth -= 1;
                 (Value::Array(items), Kind::Sequence, anchor)
             }
             Event::MappingStart(_, anchor, tag) => {
                 check_collection_tag(tag.as_deref()).map_err(|m| at(&span, m))?;
+                self.enter(&span)?;
                 let mut hash = Map::new();
                 loop {
                     if self.peek_end()? {
                         break;
                     }
-                    let (key, key_str_tagged) = self.key()?;
-                    let (val, kind) = self.node()?;
+                    let (key, key_str_tagged, k) = self.key()?;
+                    let (val, kind, n) = self.sized_node()?;
+                    size = size.saturating_add(k).saturating_add(n);
                     if key.as_str() == Some("<<") && !key_str_tagged {
                         merge_key(&mut hash, key, val, kind);
                     } else {
                         hash.insert(key, val);
                     }
                 }
+                self.depth -= 1;
                 (Value::Hash(hash), Kind::Mapping, anchor)
             }
             other => {
@@ -323,19 +361,32 @@ impl<'a> Composer<'a> {
             }
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors.insert(anchor, (value.clone(), size));
         }
-        Ok((value, kind))
+        Ok((value, kind, size))
     }
 
-    /// A mapping key, and whether it carries an explicit `!!str` tag (which turns off `<<`).
-    fn key(&mut self) -> Result<(Value, bool), YamlError> {
-        if let Some(Ok((Event::Scalar(_, _, _, Some(tag)), _))) = self.events.peek() {
-            if is_str_tag(tag) {
-                return Ok((self.node()?.0, true));
-            }
+    /// Enters a collection, refusing nesting deeper than [`MAX_DEPTH`].
+    fn enter(&mut self, span: &Span) -> Result<(), YamlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(at(
+                span,
+                format!("collections nest deeper than {MAX_DEPTH} levels; refusing to read it"),
+            ));
         }
-        Ok((self.node()?.0, false))
+        Ok(())
+    }
+
+    /// A mapping key, whether it carries an explicit `!!str` tag (which turns off `<<`), and
+    /// how many nodes it holds.
+    fn key(&mut self) -> Result<(Value, bool, usize), YamlError> {
+        let tagged = matches!(
+            self.events.peek(),
+            Some(Ok((Event::Scalar(_, _, _, Some(tag)), _))) if is_str_tag(tag)
+        );
+        let (v, _, n) = self.sized_node()?;
+        Ok((v, tagged, n))
     }
 
     /// Consumes a collection end if one comes next.

@@ -73,6 +73,35 @@ impl<'a> Checker<'a> {
         self
     }
 
+    /// [`Checker::recipients`] on a file's bytes: a file that is not UTF-8 text (which
+    /// `encrypt` refuses) is one finding, and its recipients are unknown.
+    pub fn recipients_file(&self, path: &Path, bytes: &[u8], resolve: bool) -> RecipientsCheck {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.recipients(path, text, resolve),
+            Err(e) => {
+                let before = &bytes[..e.valid_up_to()];
+                let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                RecipientsCheck {
+                    path: Some(path.to_path_buf()),
+                    findings: vec![Finding {
+                        rule: Rule::UnknownRecipient,
+                        severity: Rule::UnknownRecipient.severity(),
+                        path: path.to_path_buf(),
+                        line,
+                        column: 1,
+                        message: format!(
+                            "the recipients file is not valid UTF-8 text (byte offset {}): \
+                             encrypt and recrypt refuse it",
+                            e.valid_up_to()
+                        ),
+                        key: None,
+                    }],
+                    ..RecipientsCheck::default()
+                }
+            }
+        }
+    }
+
     /// Checks a recipients file: naming hygiene always; with `resolve`, which keys it means
     /// (unknown recipients, expired, revoked and expiring keys).
     pub fn recipients(&self, path: &Path, text: &str, resolve: bool) -> RecipientsCheck {
@@ -325,6 +354,26 @@ impl<'a> Checker<'a> {
                 return;
             }
         };
+        let refusal = match info.container {
+            crate::crypto::Container::Unprotected => Some(Error::NoIntegrity.to_string()),
+            _ if info.pkesks.is_empty() => Some(
+                "the value is encrypted with a password only (no public-key recipient); no key \
+                 can decrypt it"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        if let Some(message) = refusal {
+            out.push_with(
+                Rule::BadEnc,
+                Severity::Error,
+                t.line,
+                t.column,
+                format!("the ENC value cannot be read: {message}"),
+                key,
+            );
+            return;
+        }
         let Some(rc) = recipients else { return };
         let Some(desired) = &rc.desired else { return };
         let info = MessageInfo {

@@ -107,7 +107,7 @@ impl Checker<'_> {
                         .get(location)
                         .map(Vec::as_slice)
                         .unwrap_or_default();
-                    let rc = self.recipients(display, &String::from_utf8_lossy(bytes), resolve);
+                    let rc = self.recipients_file(display, bytes, resolve);
                     findings.extend(rc.findings.iter().cloned());
                     by_file.insert(location, rc);
                 }

@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         Some(RecipientsCheck::from_keys(keys))
     } else if let Some(f) = &ctx.settings.recipients_file {
         let bytes = std::fs::read(f).map_err(|e| eyaml_gpg::Error::io(f, e))?;
-        Some(checker.recipients(f, &String::from_utf8_lossy(&bytes), resolve))
+        Some(checker.recipients_file(f, &bytes, resolve))
     } else {
         None
     };

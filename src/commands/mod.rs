@@ -54,13 +54,17 @@ impl Context {
             configured_gnupg_home: config,
             always_trust: s.always_trust,
         };
-        Ok(sources.load_logged(&mut |m| {
+        let mut store = sources.load_logged(&mut |m| {
             if m.starts_with("no GnuPG home") {
                 self.no_gnupg_home
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             self.ui.debug(m)
-        })?)
+        })?;
+        if let Some(n) = s.max_value_size {
+            store.set_max_value_size(n);
+        }
+        Ok(store)
     }
 
     /// A hint for an error about missing keys when there was no GnuPG home at all, so the

@@ -41,6 +41,8 @@ pub struct Settings {
     pub pkcs7: eyaml_gpg::keys::Pkcs7KeySources,
     /// The config files that were read, in order.
     pub config_files: Vec<PathBuf>,
+    /// `--max-value-size`, `EYAML_GPG_MAX_VALUE_SIZE` or config `max_value_size`.
+    pub max_value_size: Option<usize>,
 }
 
 /// The config files eyaml reads, in order, that exist.
@@ -288,6 +290,16 @@ impl Settings {
                 "pkcs7_b64_public_key_env_var" => {
                     s.pkcs7.b64_public_key_env_var = as_strings(v, key, path)?.pop()
                 }
+                "max_value_size" => {
+                    let text = match v {
+                        Value::Number(n) => n.to_string(),
+                        other => as_strings(other, key, path)?.concat(),
+                    };
+                    s.max_value_size = Some(
+                        crate::cli::parse_size(&text)
+                            .map_err(|e| UsageError(format!("{}: {key}: {e}", path.display())))?,
+                    );
+                }
                 // Subcommand options are defaults of the subcommands' flags.
                 _ => {}
             }
@@ -310,6 +322,9 @@ impl Settings {
             s.gnupghome_from_flag = true;
         }
         s.always_trust |= flags.gpg_always_trust;
+        if flags.max_value_size.is_some() {
+            s.max_value_size = flags.max_value_size;
+        }
         if let Some(r) = &flags.gpg_recipients {
             s.recipients = vec![r.clone()];
         }

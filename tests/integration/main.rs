@@ -9,6 +9,7 @@ mod cross;
 mod edit;
 mod firstday;
 mod gnupg;
+mod hardening_data;
 mod help_examples;
 mod hiera;
 mod lookup;
