@@ -899,3 +899,81 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
         "no reconnect"
     );
 }
+
+/// `recrypt -d` on the twin trees, read by real Puppet: the GPG tree migrated to PKCS7 (with
+/// the Ruby-made key pair) answers through Puppet's own `eyaml_lookup_key` exactly as the
+/// Ruby-written PKCS7 tree does, and the PKCS7 tree migrated to GPG answers through the
+/// module as Puppet answered on the PKCS7 tree. `foreign.yaml` (another key) is not migrated.
+#[test]
+fn puppet_reads_trees_migrated_both_ways() {
+    if !have_puppet() {
+        return;
+    }
+    let env = Env::new();
+    let gpg = gpg_tree(&env, "gpg", "bob", "alice");
+    let (pkcs7, pkcs7_options) = pkcs7_tree(&env, "pkcs7");
+    let private = pkcs7_options["pkcs7_private_key"].as_str().unwrap();
+    let public = pkcs7_options["pkcs7_public_key"].as_str().unwrap();
+    let recrypt = |to: &str, tree: &Path, scheme: &str| {
+        let out = env
+            .cmd()
+            .args(keyring(&["bob.sec.asc"]))
+            .args(["--pkcs7-private-key", private, "--pkcs7-public-key", public])
+            .args(["--gpg-recipients", "bob@example.com", "--gpg-always-trust"])
+            .args(["recrypt", "-d", to, "--extension", "yaml"])
+            .arg(tree.join("common.yaml"))
+            .arg(tree.join("nodes"))
+            .output()
+            .unwrap();
+        ok(&out);
+        for rel in ["common.yaml", "nodes/web1.yaml"] {
+            let text = std::fs::read_to_string(tree.join(rel)).unwrap();
+            assert!(!text.contains(&format!("ENC[{scheme},")), "{rel}: {text}");
+        }
+    };
+    let to_pkcs7 = env.join("to-pkcs7");
+    copy_dir(&gpg, &to_pkcs7);
+    recrypt("pkcs7", &to_pkcs7, "GPG");
+    std::fs::copy(pkcs7.join("foreign.yaml"), to_pkcs7.join("foreign.yaml")).unwrap();
+    let to_gpg = env.join("to-gpg");
+    copy_dir(&pkcs7, &to_gpg);
+    recrypt("gpg", &to_gpg, "PKCS7");
+    std::fs::copy(gpg.join("foreign.yaml"), to_gpg.join("foreign.yaml")).unwrap();
+
+    let envs = [
+        environment(&env, "p7", &pkcs7, &TWIN_PATHS, "eyaml_lookup_key", pkcs7_options.clone()),
+        environment(&env, "mig7", &to_pkcs7, &TWIN_PATHS, "eyaml_lookup_key", pkcs7_options),
+        environment(
+            &env,
+            "miggpg",
+            &to_gpg,
+            &TWIN_PATHS,
+            "eyaml_gpg::lookup_key",
+            json!({"gpg_keyring": key("bob.sec.asc")}),
+        ),
+    ];
+    let steps = twin_lookups();
+    let sessions: Vec<Value> = envs
+        .iter()
+        .map(|e| json!({"envdir": e, "steps": steps}))
+        .collect();
+    let results = pal(&env, Value::Array(sessions));
+    let theirs = &results[0];
+    assert_eq!(theirs[8]["value"], "Grüße aus Köln — パスワード 🔑");
+    assert_eq!(outcome(&results[1][0]), outcome(&theirs[0]));
+    let names: Vec<String> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (mode, ours) in ["migrated to PKCS7", "migrated to GPG"].iter().zip(&results[1..]) {
+        for ((name, t), o) in names.iter().zip(theirs).zip(ours) {
+            if name.contains("secret::foreign") {
+                assert!(t.get("error").is_some() && o.get("error").is_some(), "{mode}: {o}");
+                continue;
+            }
+            assert_eq!(outcome(o), outcome(t), "{mode}: {name}");
+        }
+    }
+}
