@@ -26,9 +26,9 @@ pub use crate::stale::{ValueReport, ValueState};
 /// are reported and left as they are.
 pub fn selected(value: &ValueReport, all: bool) -> bool {
     match value.state {
-        ValueState::Stale { .. } | ValueState::Migrate { .. } | ValueState::OtherCertificate { .. } => {
-            true
-        }
+        ValueState::Stale { .. }
+        | ValueState::Migrate { .. }
+        | ValueState::OtherCertificate { .. } => true,
         ValueState::Current | ValueState::Wildcard { .. } => all,
         ValueState::Unreadable(_) => false,
     }
@@ -595,7 +595,14 @@ mod tests {
         };
         let insp = inspect_file(&keys, &file, method, method, &same).unwrap();
         assert_eq!(insp.counts().current, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, method, false, &|| {});
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         assert!(out[0].text.is_none(), "nothing stale, nothing rendered");
 
         let more = RecipientOverride {
@@ -604,7 +611,14 @@ mod tests {
         };
         let insp = inspect_file(&keys, &file, method, method, &more).unwrap();
         assert_eq!(insp.counts().stale, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, method, false, &|| {});
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         let text = out[0].text.as_ref().unwrap();
         let old = token::scan(&insp.text, token::Kinds::ENC);
         let new = token::scan(text, token::Kinds::ENC);
@@ -639,7 +653,14 @@ mod tests {
             file: None,
         };
         let insp = inspect_file(&keys, &file, method, method, &over).unwrap();
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, method, false, &|| {});
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         std::fs::write(&file, "edited meanwhile\n").unwrap();
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![false]);
@@ -669,7 +690,8 @@ mod tests {
             file: None,
         };
         let broken_path = dir.path().join("missing.eyaml");
-        let (files, broken) = inspect_files(&keys, &[file.clone(), broken_path], method, method, &over);
+        let (files, broken) =
+            inspect_files(&keys, &[file.clone(), broken_path], method, method, &over);
         assert_eq!((files.len(), broken.len()), (1, 1));
         let dry = Report::new(&keys, &files, &broken, None, method, false);
         assert!(dry.dry_run);
@@ -679,7 +701,14 @@ mod tests {
         let mut outcomes = recrypt_files(&keys, &files, method, method, false, &|| {});
         // A failure is keyed by value position, not found back by line and column.
         outcomes[0].errors.push((2, Error::NoRecipients));
-        let report = Report::new(&keys, &files, &[], Some((&outcomes, &[true])), method, false);
+        let report = Report::new(
+            &keys,
+            &files,
+            &[],
+            Some((&outcomes, &[true])),
+            method,
+            false,
+        );
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         let values = json["files"][0]["values"].as_array().unwrap();
         assert_eq!(values[2]["error"], Error::NoRecipients.to_string());

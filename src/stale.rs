@@ -54,7 +54,9 @@ impl ValueState {
     pub fn is_stale(&self) -> bool {
         matches!(
             self,
-            ValueState::Stale { .. } | ValueState::Migrate { .. } | ValueState::OtherCertificate { .. }
+            ValueState::Stale { .. }
+                | ValueState::Migrate { .. }
+                | ValueState::OtherCertificate { .. }
         )
     }
 }

@@ -307,9 +307,13 @@ impl<'a> Checker<'a> {
         let info = match structure {
             Ok((scheme, structure)) => {
                 if !self.config.schemes.contains(&scheme) {
-                    let wanted: Vec<&str> =
-                        self.config.schemes.iter().map(|s| s.tag()).collect();
-                    let to = self.config.schemes.iter().next().map_or("gpg", |s| s.method());
+                    let wanted: Vec<&str> = self.config.schemes.iter().map(|s| s.tag()).collect();
+                    let to = self
+                        .config
+                        .schemes
+                        .iter()
+                        .next()
+                        .map_or("gpg", |s| s.method());
                     out.push(
                         Rule::UnwantedScheme,
                         t.line,

@@ -345,10 +345,9 @@ impl Hiera {
         match level.backend {
             Backend::Eyaml => {
                 let pkcs7 = self.level_keys.pkcs7(level);
-                let own = pkcs7.as_deref().map(|pkcs7| super::level_keys::WithPkcs7 {
-                    base: keys,
-                    pkcs7,
-                });
+                let own = pkcs7
+                    .as_deref()
+                    .map(|pkcs7| super::level_keys::WithPkcs7 { base: keys, pkcs7 });
                 let keys: &dyn Decryptor = match &own {
                     Some(own) => own,
                     None => keys,

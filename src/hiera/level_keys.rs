@@ -10,7 +10,7 @@ use crate::crypto::Plaintext;
 use crate::error::Result;
 use crate::lookup::Decryptor;
 use crate::pkcs7::{KeySources, LazyKeys};
-use crate::scheme::{Scheme, SchemeBackend};
+use crate::scheme::Scheme;
 use crate::token::EncToken;
 
 /// The PKCS7 key sources a level's options name, if it names any. Paths are taken as written:

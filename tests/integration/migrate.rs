@@ -155,7 +155,14 @@ fn a_ruby_eyaml_tree_migrates_to_gpg_and_back() {
     // Without the PKCS7 private key nothing is written, and the error says which key.
     let o = env.run_keys(
         &["bob.sec.asc"],
-        &["-n", "pkcs7", "--pkcs7-private-key", "nope.pem", "recrypt", "hieradata"],
+        &[
+            "-n",
+            "pkcs7",
+            "--pkcs7-private-key",
+            "nope.pem",
+            "recrypt",
+            "hieradata",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
@@ -167,8 +174,11 @@ fn a_ruby_eyaml_tree_migrates_to_gpg_and_back() {
     assert_eq!(snapshot(&root), before);
 
     // The migration: every PKCS7 value to bob, the current GPG value keeps its bytes.
-    let o = ok(&env.run_keys(&["bob.sec.asc"], &["-n", "pkcs7", "recrypt", "-d", "gpg", "hieradata"]))
-        .clone();
+    let o = ok(&env.run_keys(
+        &["bob.sec.asc"],
+        &["-n", "pkcs7", "recrypt", "-d", "gpg", "hieradata"],
+    ))
+    .clone();
     assert!(
         stderr(&o).contains("re-encrypted 7 values in 2 files, 7 of them migrated to GPG"),
         "{}",
@@ -239,7 +249,10 @@ fn a_ruby_eyaml_tree_migrates_to_gpg_and_back() {
 fn migration_errors_leave_every_file_as_it_was() {
     let env = Env::new();
     ok(&env.run(&["createkeys", "-n", "pkcs7", "--pkcs7-keysize", "1024"]));
-    let p7 = stdout(ok(&env.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", "seven"])));
+    let p7 =
+        stdout(ok(&env.run(&[
+            "encrypt", "-n", "pkcs7", "-o", "string", "-s", "seven",
+        ])));
     let root = env.copy_tree(&reference().join("hieradata"), "hieradata");
     let mixed = root.join("development/app1/app1.eyaml");
     let mut text = std::fs::read_to_string(&mixed).unwrap();
@@ -281,7 +294,8 @@ fn migration_errors_leave_every_file_as_it_was() {
     let err = stderr(&o);
     let line = text.lines().count();
     assert!(
-        err.contains(&format!("app1.eyaml: line {line}: ")) && err.contains("wrong PKCS7 private key"),
+        err.contains(&format!("app1.eyaml: line {line}: "))
+            && err.contains("wrong PKCS7 private key"),
         "{err}"
     );
     assert_eq!(snapshot(&root), before);
@@ -289,7 +303,14 @@ fn migration_errors_leave_every_file_as_it_was() {
     // To PKCS7 without a certificate: every GPG value fails, nothing is written.
     let o = env.run_keys(
         &keys,
-        &["--pkcs7-public-key", "none.pem", "recrypt", "-d", "pkcs7", "hieradata"],
+        &[
+            "--pkcs7-public-key",
+            "none.pem",
+            "recrypt",
+            "-d",
+            "pkcs7",
+            "hieradata",
+        ],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -300,7 +321,9 @@ fn migration_errors_leave_every_file_as_it_was() {
     assert_eq!(snapshot(&root), before);
 
     // A PKCS7 value encrypted to another certificate is stale when moving to PKCS7.
-    let foreign = stdout(ok(&other.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", "x"])));
+    let foreign = stdout(ok(
+        &other.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", "x"])
+    ));
     let f = env.write("solo/one.eyaml", format!("a: {}", foreign.trim_start()));
     env.write("solo/hiera-eyaml-gpg.recipients", "bob@example.com\n");
     let o = env.run_keys(&keys, &["recrypt", "-d", "pkcs7", "--dry-run", "solo"]);
@@ -331,7 +354,10 @@ fn migration_errors_leave_every_file_as_it_was() {
 fn check_flags_pkcs7_values_only_where_gpg_alone_is_wanted() {
     let env = Env::new();
     ok(&env.run(&["createkeys", "-n", "pkcs7", "--pkcs7-keysize", "1024"]));
-    let p7 = stdout(ok(&env.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", "seven"])));
+    let p7 =
+        stdout(ok(&env.run(&[
+            "encrypt", "-n", "pkcs7", "-o", "string", "-s", "seven",
+        ])));
     let root = env.copy_tree(&reference().join("hieradata"), "hieradata");
     let file = root.join("development/app1/app1.eyaml");
     let mut text = std::fs::read_to_string(&file).unwrap();
@@ -390,7 +416,11 @@ fn check_flags_pkcs7_values_only_where_gpg_alone_is_wanted() {
     env.write(".eyaml-gpg-check.yaml", "schemes: [rsa]\n");
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown scheme \"rsa\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown scheme \"rsa\""),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -398,9 +428,11 @@ fn edit_a_mixed_file_keeps_unchanged_values_and_writes_new_pkcs7_ones() {
     let env = Env::new();
     ok(&env.run(&["createkeys", "-n", "pkcs7", "--pkcs7-keysize", "1024"]));
     let p7 = |s: &str| {
-        stdout(ok(&env.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", s])))
-            .trim()
-            .to_string()
+        stdout(ok(
+            &env.run(&["encrypt", "-n", "pkcs7", "-o", "string", "-s", s])
+        ))
+        .trim()
+        .to_string()
     };
     let (alpha, bravo) = (p7("alpha"), p7("bravo"));
     let gpg = stdout(ok(&env.run_keys(
@@ -439,10 +471,9 @@ fn edit_a_mixed_file_keeps_unchanged_values_and_writes_new_pkcs7_ones() {
     assert!(lines[3].starts_with("b: ENC[PKCS7,") && lines[3] != format!("b: {bravo}"));
     assert_eq!(lines[4], format!("c: {gpg}"));
     assert!(lines[5].starts_with("d: ENC[PKCS7,"), "{after}");
-    let dec = stdout(ok(&env.run_keys(
-        &["bob.sec.asc"],
-        &["decrypt", "-e", file.to_str().unwrap()],
-    )));
+    let dec = stdout(ok(
+        &env.run_keys(&["bob.sec.asc"], &["decrypt", "-e", file.to_str().unwrap()])
+    ));
     assert_eq!(
         dec,
         "---\n# mixed\na: DEC::PKCS7[alpha]!\nb: DEC::PKCS7[BRAVO]!\nc: DEC::GPG[charlie]!\nd: DEC::PKCS7[delta]!\n"
@@ -454,7 +485,13 @@ fn edit_a_mixed_file_keeps_unchanged_values_and_writes_new_pkcs7_ones() {
         .env("EDITOR", env.editor())
         .env("EYAML_SED", "s/charlie/CHARLIE/")
         .args(keyring(&["bob.sec.asc"]))
-        .args(["--pkcs7-private-key", "nope.pem", "--gpg-always-trust", "edit", "t.eyaml"])
+        .args([
+            "--pkcs7-private-key",
+            "nope.pem",
+            "--gpg-always-trust",
+            "edit",
+            "t.eyaml",
+        ])
         .output()
         .unwrap();
     ok(&o);
@@ -506,7 +543,10 @@ fn lookup_hiera_reads_pkcs7_values_with_each_levels_own_keys() {
             abs.display()
         ),
     );
-    env.write("e/data/node.eyaml", format!("a: {node_value}\nboth: {node_value}\n"));
+    env.write(
+        "e/data/node.eyaml",
+        format!("a: {node_value}\nboth: {node_value}\n"),
+    );
     env.write(
         "e/data/common.eyaml",
         format!("b: {common_value}\nboth: {common_value}\n"),
@@ -514,8 +554,15 @@ fn lookup_hiera_reads_pkcs7_values_with_each_levels_own_keys() {
     env.write("facts.yaml", "role: web\n");
     let lookup = |key: &str, extra: &[&str]| {
         env.cmd()
+            .args([
+                "lookup",
+                key,
+                "--hiera",
+                "e/hiera.yaml",
+                "--facts",
+                "facts.yaml",
+            ])
             .args(extra)
-            .args(["lookup", key, "--hiera", "e/hiera.yaml", "--facts", "facts.yaml"])
             .output()
             .unwrap()
     };
