@@ -233,12 +233,16 @@ fn describe_file(ctx: &Context, f: &FileInspection, target: Scheme) {
             None => "recipients from --gpg-recipients".to_string(),
         },
     };
+    let migrate = if c.migrate > 0 {
+        format!(", {} to migrate to {target}", c.migrate)
+    } else {
+        String::new()
+    };
     ctx.ui.debug(&format!(
-        "{}: {from}: {} value{}, {} to migrate, {} stale, {} current{}",
+        "{}: {from}: {} value{}{migrate}, {} stale, {} current{}",
         f.path.display(),
         f.values.len(),
         plural(f.values.len()),
-        c.migrate,
         c.stale,
         c.current,
         others(&c)
