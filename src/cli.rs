@@ -393,7 +393,8 @@ pub struct RecryptArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// Encryption to re-encrypt with (only gpg, the default)
+    /// The scheme every value ends in: gpg migrates PKCS7 values to the GPG recipients of
+    /// their directory, pkcs7 migrates GPG values to the PKCS7 public key
     #[arg(short = 'd', long, value_name = "METHOD", default_value = "gpg")]
     pub change_encryption: String,
 

@@ -139,7 +139,7 @@ pub enum Error {
         recipients: String,
     },
     /// A PKCS7 value met where GPG recipients are compared (recrypt, check's stale rule).
-    #[error("a PKCS7 value has no GPG recipients to compare (migrating it with recrypt -d gpg is not implemented)")]
+    #[error("a PKCS7 value has no GPG recipients to compare (recrypt -d gpg migrates it to GPG)")]
     NotGpgRecipients,
     /// A PKCS7 key is missing or unreadable, or cannot be made.
     #[error("{0}")]

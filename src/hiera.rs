@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod environment;
+pub mod level_keys;
 pub mod scope;
 
 pub use environment::{Found, Hiera, MergeSpec};

@@ -368,7 +368,11 @@ impl<'a> Merger<'a> {
             return (keep, None, false);
         };
         match inspect_value(self.backend, e, self.method, keys) {
-            ValueState::Current | ValueState::Wildcard { .. } => (keep, None, false),
+            // inspect_value compares GPG recipients only: it never asks for a migration.
+            ValueState::Current
+            | ValueState::Wildcard { .. }
+            | ValueState::Migrate { .. }
+            | ValueState::OtherCertificate { .. } => (keep, None, false),
             ValueState::Unreadable(why) => (
                 keep,
                 Some(format!("{name}: kept as it is (cannot read it: {why})")),

@@ -1,7 +1,7 @@
-//! Re-encryption of values whose recipients changed: picks the values to redo from an
-//! inspection ([`FileInspection`]), decrypts and encrypts them again with a fresh session key
-//! (in parallel across files and values), and renders each file with only those tokens
-//! replaced, so every other byte stays as it was.
+//! Re-encryption of values whose recipients changed, and migration of values from one scheme to
+//! the other: picks the values to redo from an inspection ([`FileInspection`]), decrypts and
+//! encrypts them again with a fresh session key (in parallel across files and values), and
+//! renders each file with only those tokens replaced, so every other byte stays as it was.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,36 +26,41 @@ pub use crate::stale::{ValueReport, ValueState};
 /// are reported and left as they are.
 pub fn selected(value: &ValueReport, all: bool) -> bool {
     match value.state {
-        ValueState::Stale { .. } => true,
+        ValueState::Stale { .. }
+        | ValueState::Migrate { .. }
+        | ValueState::OtherCertificate { .. } => true,
         ValueState::Current | ValueState::Wildcard { .. } => all,
         ValueState::Unreadable(_) => false,
     }
 }
 
-/// Decrypts one value and encrypts its plaintext to `keys` with a fresh session key, rendered
-/// in the value's own form (string or block with its indentation) with the canonical `GPG` tag
-/// (whatever case or absence of a tag the old value had).
+/// Decrypts one value (with its own scheme, `method` when it has none) and encrypts its
+/// plaintext in scheme `to` (to `keys` for GPG, to the PKCS7 certificate of `material` for
+/// PKCS7) with a fresh session key, rendered in the value's own form (string or block with its
+/// indentation) with the canonical tag (whatever case or absence of a tag the old value had).
 pub fn recrypt_value(
     material: &dyn KeyMaterial,
     enc: &EncToken,
     method: Scheme,
+    to: Scheme,
     keys: &[EncryptionKey],
 ) -> Result<String> {
     let plaintext = scheme::decrypt(material, enc, method)?;
-    Scheme::Gpg.encrypt(material, keys, &plaintext, &enc.form)
+    to.encrypt(material, keys, &plaintext, &enc.form)
 }
 
-/// Inspects `paths` in parallel: the files that could be read, in order, and the errors of
-/// those that could not.
+/// Inspects `paths` in parallel for values to end in scheme `target`: the files that could be
+/// read, in order, and the errors of those that could not.
 pub fn inspect_files(
     keys: &dyn KeyMaterial,
     paths: &[PathBuf],
     method: Scheme,
+    target: Scheme,
     over: &RecipientOverride,
 ) -> (Vec<FileInspection>, Vec<Error>) {
     let inspected: Vec<Result<FileInspection>> = paths
         .par_iter()
-        .map(|p| inspect_file(keys, p, method, over))
+        .map(|p| inspect_file(keys, p, method, target, over))
         .collect();
     let mut files = Vec::new();
     let mut broken = Vec::new();
@@ -88,13 +93,15 @@ impl FileOutcome {
     }
 }
 
-/// Re-encrypts the selected values of every file (see [`selected`]), in parallel across files
-/// and values; `progress` is called once per value done. Returns one outcome per file, in
-/// order. Nothing is written here.
+/// Re-encrypts the selected values of every file (see [`selected`]) in scheme `target` (the
+/// one the files were inspected for), in parallel across files and values; `progress` is
+/// called once per value done. Returns one outcome per file, in order. Nothing is written
+/// here.
 pub fn recrypt_files(
     keys: &dyn KeyMaterial,
     files: &[FileInspection],
     method: Scheme,
+    target: Scheme,
     all: bool,
     progress: &(dyn Fn() + Sync),
 ) -> Vec<FileOutcome> {
@@ -114,9 +121,14 @@ pub fn recrypt_files(
         .map(|&(fi, vi)| {
             let file = &files[fi];
             let value = &file.values[vi];
-            let result = match (&file.tokens[value.index].token, &file.desired) {
-                (Token::Enc(enc), Some(desired)) => recrypt_value(keys, enc, method, &desired.keys),
-                // A file with values always has desired keys, and values are ENC tokens.
+            let result = match (&file.tokens[value.index].token, &file.desired, target) {
+                (Token::Enc(enc), Some(desired), _) => {
+                    recrypt_value(keys, enc, method, target, &desired.keys)
+                }
+                (Token::Enc(enc), None, Scheme::Pkcs7) => {
+                    recrypt_value(keys, enc, method, target, &[])
+                }
+                // Inspected for GPG, a file with values has desired keys; values are ENC tokens.
                 _ => Err(Error::NoRecipients),
             };
             progress();
@@ -264,11 +276,17 @@ pub struct ValueOutcome {
     /// Stale: desired keys it is not encrypted to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub added: Option<Vec<KeyReport>>,
+    /// Stale PKCS7 value: the certificates (issuer and serial) it is encrypted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<String>>,
     /// 1-based column.
     pub column: usize,
     /// Why it is unreadable, or why re-encrypting it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Migrate: the scheme it is in (`GPG`, `PKCS7`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<&'static str>,
     /// Token index in the file.
     pub index: usize,
     /// The text before it on its line (usually the key).
@@ -285,7 +303,7 @@ pub struct ValueOutcome {
     /// Stale: key ids it is encrypted to that are no longer desired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub removed: Option<Vec<KeyIdReport>>,
-    /// `current`, `stale`, `wildcard` or `unreadable`.
+    /// `current`, `stale`, `migrate`, `wildcard` or `unreadable`.
     pub state: &'static str,
 }
 
@@ -315,6 +333,10 @@ pub struct Tally {
     pub current: usize,
     /// Values that failed to re-encrypt.
     pub failed: usize,
+    /// Values of the other scheme, to be migrated.
+    pub migrate: usize,
+    /// Values migrated and written.
+    pub migrated: usize,
     /// Files that could not be inspected.
     pub file_errors: usize,
     /// Files, inspected or not.
@@ -345,6 +367,7 @@ impl Tally {
         StateCounts {
             current: self.current,
             stale: self.stale,
+            migrate: self.migrate,
             wildcard: self.wildcard,
             unreadable: self.unreadable,
         }
@@ -356,6 +379,8 @@ impl Tally {
 pub struct Report {
     /// `--all`.
     pub all: bool,
+    /// `-d`: the scheme every value is to end in (`gpg`, `pkcs7`).
+    pub change_encryption: &'static str,
     /// `--dry-run`.
     pub dry_run: bool,
     /// Per file: the inspected ones in order, then those that could not be inspected.
@@ -372,6 +397,7 @@ impl Report {
         files: &[FileInspection],
         broken: &[Error],
         done: Option<(&[FileOutcome], &[bool])>,
+        target: Scheme,
         all: bool,
     ) -> Report {
         let mut t = Tally {
@@ -384,6 +410,7 @@ impl Report {
             let c = f.counts();
             t.current += c.current;
             t.stale += c.stale;
+            t.migrate += c.migrate;
             t.wildcard += c.wildcard;
             t.unreadable += c.unreadable;
             let outcome = done.map(|(o, w)| (&o[i], w[i]));
@@ -405,10 +432,14 @@ impl Report {
                     t.recrypt += usize::from(sel);
                     t.failed += usize::from(failure.is_some());
                     t.recrypted += usize::from(recrypted);
+                    t.migrated +=
+                        usize::from(recrypted && matches!(v.state, ValueState::Migrate { .. }));
                     let mut o = ValueOutcome {
                         added: None,
+                        certificates: None,
                         column: v.column,
                         error: failure.map(|e| e.to_string()),
+                        from: None,
                         index: v.index,
                         label: v.label.clone(),
                         line: v.line,
@@ -427,6 +458,10 @@ impl Report {
                                     .map(|id| KeyIdReport::new(keys, id))
                                     .collect(),
                             );
+                        }
+                        ValueState::Migrate { from } => o.from = Some(from.tag()),
+                        ValueState::OtherCertificate { named } => {
+                            o.certificates = Some(named.iter().map(|r| r.to_string()).collect());
                         }
                         ValueState::Wildcard { named } => {
                             o.named =
@@ -482,6 +517,7 @@ impl Report {
         }
         Report {
             all,
+            change_encryption: target.method(),
             dry_run: done.is_none(),
             files: out,
             summary: t,
@@ -499,7 +535,8 @@ impl Report {
 fn state_name(s: &ValueState) -> &'static str {
     match s {
         ValueState::Current => "current",
-        ValueState::Stale { .. } => "stale",
+        ValueState::Stale { .. } | ValueState::OtherCertificate { .. } => "stale",
+        ValueState::Migrate { .. } => "migrate",
         ValueState::Wildcard { .. } => "wildcard",
         ValueState::Unreadable(_) => "unreadable",
     }
@@ -539,7 +576,7 @@ mod tests {
                     _ => None,
                 })
                 .unwrap();
-            let out = recrypt_value(&keys, &enc, Scheme::Gpg, &to).unwrap();
+            let out = recrypt_value(&keys, &enc, Scheme::Gpg, Scheme::Gpg, &to).unwrap();
             assert!(out.starts_with("ENC[GPG,"), "{spelled}: {}", &out[..12]);
         }
     }
@@ -556,18 +593,32 @@ mod tests {
             names: vec!["bob@example.com".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, method, &same).unwrap();
+        let insp = inspect_file(&keys, &file, method, method, &same).unwrap();
         assert_eq!(insp.counts().current, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         assert!(out[0].text.is_none(), "nothing stale, nothing rendered");
 
         let more = RecipientOverride {
             names: vec!["bob@example.com,puppetmaster".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, method, &more).unwrap();
+        let insp = inspect_file(&keys, &file, method, method, &more).unwrap();
         assert_eq!(insp.counts().stale, 4);
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         let text = out[0].text.as_ref().unwrap();
         let old = token::scan(&insp.text, token::Kinds::ENC);
         let new = token::scan(text, token::Kinds::ENC);
@@ -585,7 +636,7 @@ mod tests {
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![true]);
         assert_eq!(&std::fs::read_to_string(&file).unwrap(), text);
-        let after = inspect_file(&keys, &file, method, &more).unwrap();
+        let after = inspect_file(&keys, &file, method, method, &more).unwrap();
         assert_eq!(after.counts().current, 4);
     }
 
@@ -601,8 +652,15 @@ mod tests {
             names: vec!["bob@example.com,puppetmaster".into()],
             file: None,
         };
-        let insp = inspect_file(&keys, &file, method, &over).unwrap();
-        let out = recrypt_files(&keys, std::slice::from_ref(&insp), method, false, &|| {});
+        let insp = inspect_file(&keys, &file, method, method, &over).unwrap();
+        let out = recrypt_files(
+            &keys,
+            std::slice::from_ref(&insp),
+            method,
+            method,
+            false,
+            &|| {},
+        );
         std::fs::write(&file, "edited meanwhile\n").unwrap();
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![false]);
@@ -632,17 +690,25 @@ mod tests {
             file: None,
         };
         let broken_path = dir.path().join("missing.eyaml");
-        let (files, broken) = inspect_files(&keys, &[file.clone(), broken_path], method, &over);
+        let (files, broken) =
+            inspect_files(&keys, &[file.clone(), broken_path], method, method, &over);
         assert_eq!((files.len(), broken.len()), (1, 1));
-        let dry = Report::new(&keys, &files, &broken, None, false);
+        let dry = Report::new(&keys, &files, &broken, None, method, false);
         assert!(dry.dry_run);
         let t = dry.summary;
         assert_eq!((t.files, t.file_errors, t.stale, t.recrypt), (2, 1, 4, 4));
         assert_eq!((t.files_selected, t.recrypted, t.failed), (1, 0, 0));
-        let mut outcomes = recrypt_files(&keys, &files, method, false, &|| {});
+        let mut outcomes = recrypt_files(&keys, &files, method, method, false, &|| {});
         // A failure is keyed by value position, not found back by line and column.
         outcomes[0].errors.push((2, Error::NoRecipients));
-        let report = Report::new(&keys, &files, &[], Some((&outcomes, &[true])), false);
+        let report = Report::new(
+            &keys,
+            &files,
+            &[],
+            Some((&outcomes, &[true])),
+            method,
+            false,
+        );
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         let values = json["files"][0]["values"].as_array().unwrap();
         assert_eq!(values[2]["error"], Error::NoRecipients.to_string());

@@ -20,7 +20,7 @@ pub use crate::pkcs7::{Envelope, RecipientId as Pkcs7RecipientId};
 pub use crate::pkcs7::{PrivateKey as Pkcs7PrivateKey, PublicKey as Pkcs7PublicKey};
 
 /// An encryption scheme of hiera-eyaml.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Scheme {
     /// `ENC[GPG,…]`: an OpenPGP message (the hiera-eyaml-gpg plugin).

@@ -1,6 +1,8 @@
 //! Inspection without secrets: which keys each `ENC[GPG,…]` value is encrypted to (from its
 //! PKESK packets) compared with the encryption keys its recipients file asks for. A value is
-//! stale when the two sets differ. `recrypt` and `check` are built on this.
+//! stale when the two sets differ. `recrypt` and `check` are built on this. For a scheme
+//! migration (`recrypt -d`), a value of the other scheme is to be migrated, and a PKCS7 value is
+//! compared with the PKCS7 certificate instead.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use crate::crypto::{Backend, EncryptionKey, KeyId, MessageInfo};
 use crate::error::Error;
 use crate::eyaml::resolve_all;
 use crate::recipients::{self, Recipients};
-use crate::scheme::{self, KeyMaterial, Scheme, Structure};
+use crate::scheme::{self, KeyMaterial, Pkcs7RecipientId, Scheme, Structure};
 use crate::token::{self, EncToken, Kinds, Located, Token};
 
 /// What inspection found for one value.
@@ -31,6 +33,18 @@ pub enum ValueState {
         /// The key ids that are named.
         named: Vec<KeyId>,
     },
+    /// Of another scheme than the one values are to end in (`recrypt -d`): re-encrypted in
+    /// that scheme.
+    Migrate {
+        /// The value's scheme.
+        from: Scheme,
+    },
+    /// A PKCS7 value (PKCS7 being the target scheme) not encrypted to exactly the PKCS7
+    /// certificate.
+    OtherCertificate {
+        /// The recipients the value names.
+        named: Vec<Pkcs7RecipientId>,
+    },
     /// The payload could not be read (bad base64, not OpenPGP, not encrypted, unknown scheme).
     Unreadable(Error),
 }
@@ -38,7 +52,12 @@ pub enum ValueState {
 impl ValueState {
     /// Whether the value needs re-encryption.
     pub fn is_stale(&self) -> bool {
-        matches!(self, ValueState::Stale { .. })
+        matches!(
+            self,
+            ValueState::Stale { .. }
+                | ValueState::Migrate { .. }
+                | ValueState::OtherCertificate { .. }
+        )
     }
 }
 
@@ -86,6 +105,39 @@ pub fn inspect_value(
     match message_info(keys, enc, method) {
         Ok(info) => compare(&info, desired),
         Err(e) => ValueState::Unreadable(e),
+    }
+}
+
+/// Inspects one value for a run whose values are to end in `target`: a value of another scheme
+/// is to be migrated (when its structure is sound), a GPG value is compared with `desired`, a
+/// PKCS7 value with the PKCS7 certificate (read from `keys`; no private key involved).
+pub fn inspect_for(
+    keys: &dyn KeyMaterial,
+    enc: &EncToken,
+    method: Scheme,
+    target: Scheme,
+    desired: &[EncryptionKey],
+) -> ValueState {
+    let scheme = match Scheme::of(enc, method) {
+        Ok(s) => s,
+        Err(e) => return ValueState::Unreadable(e),
+    };
+    let structure = match scheme.inspect(keys, enc) {
+        Ok(s) => s,
+        Err(e) => return ValueState::Unreadable(e),
+    };
+    if scheme != target {
+        return ValueState::Migrate { from: scheme };
+    }
+    match structure {
+        Structure::Gpg(info) => compare(&info, desired),
+        Structure::Pkcs7(envelope) => match keys.pkcs7().and_then(|k| k.public_key()) {
+            Ok(public) if envelope.recipients[..] == [public.id().clone()] => ValueState::Current,
+            Ok(_) => ValueState::OtherCertificate {
+                named: envelope.recipients,
+            },
+            Err(e) => ValueState::Unreadable(e),
+        },
     }
 }
 
@@ -152,12 +204,14 @@ fn label_at(text: &str, offset: usize) -> String {
         .to_string()
 }
 
-/// Inspects every `ENC[…]` value of a scanned text against the desired keys (in parallel).
+/// Inspects every `ENC[…]` value of a scanned text for values to end in `target`, GPG ones
+/// against the desired keys (in parallel; see [`inspect_for`]).
 pub fn inspect_tokens(
     keys: &dyn KeyMaterial,
     text: &str,
     tokens: &[Located],
     method: Scheme,
+    target: Scheme,
     desired: &[EncryptionKey],
 ) -> Vec<ValueReport> {
     tokens
@@ -169,7 +223,7 @@ pub fn inspect_tokens(
                 line: t.line,
                 column: t.column,
                 label: label_at(text, t.offset),
-                state: inspect_value(keys, e, method, desired),
+                state: inspect_for(keys, e, method, target, desired),
             }),
             _ => None,
         })
@@ -186,7 +240,8 @@ pub struct FileInspection {
     pub text: String,
     /// Its tokens (`ENC` kind only).
     pub tokens: Vec<Located>,
-    /// The desired keys; `None` when the file has no encrypted value (nothing is resolved).
+    /// The desired GPG keys; `None` when the file has no encrypted value or values are to end
+    /// in another scheme (nothing is resolved).
     pub desired: Option<Desired>,
     /// Every `ENC[…]` value, in file order.
     pub values: Vec<ValueReport>,
@@ -199,7 +254,8 @@ impl FileInspection {
         for v in &self.values {
             match v.state {
                 ValueState::Current => c.current += 1,
-                ValueState::Stale { .. } => c.stale += 1,
+                ValueState::Stale { .. } | ValueState::OtherCertificate { .. } => c.stale += 1,
+                ValueState::Migrate { .. } => c.migrate += 1,
                 ValueState::Wildcard { .. } => c.wildcard += 1,
                 ValueState::Unreadable(_) => c.unreadable += 1,
             }
@@ -215,6 +271,8 @@ pub struct StateCounts {
     pub current: usize,
     /// Encrypted to other keys.
     pub stale: usize,
+    /// Of another scheme, to be migrated.
+    pub migrate: usize,
     /// Hidden recipients.
     pub wildcard: usize,
     /// Not readable.
@@ -225,31 +283,35 @@ impl std::ops::AddAssign for StateCounts {
     fn add_assign(&mut self, o: StateCounts) {
         self.current += o.current;
         self.stale += o.stale;
+        self.migrate += o.migrate;
         self.wildcard += o.wildcard;
         self.unreadable += o.unreadable;
     }
 }
 
-/// Reads `path` and inspects every value against the file's desired keys. Needs public keys
-/// only. Errors (unreadable file, not UTF-8, no recipients, a recipient with no key) name
-/// the file.
+/// Reads `path` and inspects every value for values to end in `target` (GPG ones against the
+/// file's desired keys, resolved only when `target` is GPG). Needs public keys only. Errors
+/// (unreadable file, not UTF-8, no recipients, a recipient with no key) name the file.
 pub fn inspect_file(
     keys: &dyn KeyMaterial,
     path: &Path,
     method: Scheme,
+    target: Scheme,
     over: &RecipientOverride,
 ) -> Result<FileInspection, Error> {
     let text = crate::fsutil::read_text(path)?;
     let tokens = token::scan(&text, Kinds::ENC);
     let has_values = tokens.iter().any(|t| matches!(t.token, Token::Enc(_)));
-    let desired = if has_values {
+    let desired = if has_values && target == Scheme::Gpg {
         Some(desired_for(keys.gpg(), over, path).map_err(|e| e.in_file(path))?)
     } else {
         None
     };
-    let values = match &desired {
-        Some(d) => inspect_tokens(keys, &text, &tokens, method, &d.keys),
-        None => Vec::new(),
+    let values = if has_values {
+        let want = desired.as_ref().map_or(&[][..], |d| &d.keys[..]);
+        inspect_tokens(keys, &text, &tokens, method, target, want)
+    } else {
+        Vec::new()
     };
     Ok(FileInspection {
         path: path.to_path_buf(),

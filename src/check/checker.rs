@@ -9,7 +9,7 @@ use super::secrets::{high_entropy, looks_like_data, pem_private, scalar_value, S
 use super::{Config, Finding, Rule, Severity};
 use crate::crypto::{EncryptionKey, KeyId, MessageInfo};
 use crate::error::Error;
-use crate::scheme::{KeyMaterial, Scheme};
+use crate::scheme::{KeyMaterial, Scheme, Structure};
 use crate::stale::{self, ValueState};
 use crate::token::{self, Kinds, Located, Token};
 
@@ -331,8 +331,37 @@ impl<'a> Checker<'a> {
         key: Option<String>,
         recipients: Option<&RecipientsCheck>,
     ) {
-        let info = match stale::message_info(self.backend, e, self.method) {
-            Ok(info) => info,
+        let structure =
+            Scheme::of(e, self.method).and_then(|s| s.inspect(self.backend, e).map(|st| (s, st)));
+        let info = match structure {
+            Ok((scheme, structure)) => {
+                if !self.config.schemes.contains(&scheme) {
+                    let wanted: Vec<&str> = self.config.schemes.iter().map(|s| s.tag()).collect();
+                    let to = self
+                        .config
+                        .schemes
+                        .iter()
+                        .next()
+                        .map_or("gpg", |s| s.method());
+                    out.push(
+                        Rule::UnwantedScheme,
+                        t.line,
+                        t.column,
+                        format!(
+                            "a {scheme} value where only {} is wanted (schemes in {}); migrate \
+                             it with `eyaml-gpg recrypt -d {to} FILE`",
+                            wanted.join(" or "),
+                            super::CONFIG_FILE
+                        ),
+                        key.clone(),
+                    );
+                }
+                match structure {
+                    Structure::Gpg(info) => info,
+                    // A sound PKCS7 value has no GPG recipients to compare.
+                    Structure::Pkcs7(_) => return,
+                }
+            }
             Err(err) => {
                 let unsupported = matches!(err, Error::UnsupportedScheme(_));
                 out.push_with(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Finding, Rule};
 use crate::error::Error;
+use crate::scheme::Scheme;
 
 /// The configuration file looked for at or above the working directory.
 pub const CONFIG_FILE: &str = ".eyaml-gpg-check.yaml";
@@ -62,6 +63,7 @@ struct ConfigFile {
     skip: Option<Vec<String>>,
     expiry_warning_days: Option<u64>,
     allow: Option<Vec<Allow>>,
+    schemes: Option<Vec<String>>,
 }
 
 /// What `check` looks for and what it lets pass.
@@ -79,6 +81,9 @@ pub struct Config {
     pub expiry_warning: Duration,
     /// Findings silenced by the configuration.
     pub allow: Vec<Allow>,
+    /// The schemes values may use (`schemes`; default every scheme): a value of another one
+    /// is an `unwanted-scheme` finding.
+    pub schemes: BTreeSet<Scheme>,
 }
 
 impl Default for Config {
@@ -90,6 +95,7 @@ impl Default for Config {
             skip: BTreeSet::new(),
             expiry_warning: Duration::from_secs(30 * 86400),
             allow: Vec::new(),
+            schemes: Scheme::ALL.into_iter().collect(),
         }
     }
 }
@@ -140,6 +146,15 @@ impl Config {
         }
         if let Some(d) = file.expiry_warning_days {
             c.expiry_warning = Duration::from_secs(d * 86400);
+        }
+        if let Some(schemes) = file.schemes {
+            c.schemes = schemes
+                .iter()
+                .map(|m| {
+                    Scheme::from_method(&m.to_ascii_lowercase())
+                        .ok_or_else(|| bad(format!("schemes: unknown scheme {m:?} (gpg or pkcs7)")))
+                })
+                .collect::<Result<_, _>>()?;
         }
         for a in file.allow.unwrap_or_default() {
             if let Some(p) = &a.path {
@@ -210,6 +225,11 @@ mod tests {
         let e = Config::from_yaml("secret_key: [x]\n", Path::new("c.yaml")).unwrap_err();
         assert!(e.to_string().starts_with("c.yaml:1:"), "{e}");
         assert!(Config::from_yaml("skip: [nope]\n", Path::new("c.yaml")).is_err());
+        assert_eq!(c.schemes.len(), 2, "every scheme by default");
+        let gpg_only = Config::from_yaml("schemes: [GPG]\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(gpg_only.schemes, BTreeSet::from([Scheme::Gpg]));
+        let e = Config::from_yaml("schemes: [rsa]\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().contains("unknown scheme \"rsa\""), "{e}");
         assert!(Config::from_yaml("allow: [{path: 'a[b'}]\n", Path::new("c.yaml")).is_err());
     }
 

@@ -55,11 +55,14 @@ pub enum Rule {
     Yaml,
     /// Recipients named by name or e-mail, expired, revoked or soon-expiring keys.
     RecipientHygiene,
+    /// A value of a scheme the configuration does not want (`schemes`, e.g. PKCS7 values
+    /// left after a migration to GPG).
+    UnwantedScheme,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -70,6 +73,7 @@ impl Rule {
         Rule::PuppetWontDecrypt,
         Rule::Yaml,
         Rule::RecipientHygiene,
+        Rule::UnwantedScheme,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -85,6 +89,7 @@ impl Rule {
             Rule::PuppetWontDecrypt => "puppet-wont-decrypt",
             Rule::Yaml => "yaml",
             Rule::RecipientHygiene => "recipient-hygiene",
+            Rule::UnwantedScheme => "unwanted-scheme",
         }
     }
 

@@ -1,6 +1,7 @@
 //! `recrypt`: re-encrypts the values of files or trees whose recipients changed (only those by
-//! default, every value with `--all`), or reports them with `--dry-run`. All files are
-//! decided before any is written; each is written atomically.
+//! default, every value with `--all`) and migrates the values of the other scheme to the `-d`
+//! one, or reports them with `--dry-run`. All files are decided before any is written; each is
+//! written atomically.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -11,7 +12,7 @@ use anyhow::{anyhow, Result};
 use eyaml_gpg::eyaml::{Patterns, Walk};
 use eyaml_gpg::recrypt::{self, Report};
 use eyaml_gpg::recrypt::{FileInspection, RecipientOverride, StateCounts, ValueState};
-use eyaml_gpg::scheme::{Backend, EncryptionKey, KeyId};
+use eyaml_gpg::scheme::{Backend, EncryptionKey, KeyId, KeyMaterial, Material, Scheme};
 use eyaml_gpg::Error;
 
 use super::Context;
@@ -20,12 +21,12 @@ use crate::common::{usage, UsageError};
 
 /// Runs `recrypt`.
 pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
-    if !args.change_encryption.eq_ignore_ascii_case("gpg") {
+    let Some(target) = Scheme::from_method(&args.change_encryption.to_ascii_lowercase()) else {
         return usage(format!(
-            "recrypt -d {}: only gpg is supported (values are re-encrypted to the GPG keys of their recipients files)",
+            "recrypt -d {}: unknown encryption method (gpg or pkcs7)",
             args.change_encryption
         ));
-    }
+    };
     let paths = collect(ctx, &args.paths, &args.extension)?;
     let mut store = ctx.keystore()?;
     if args.dry_run {
@@ -38,9 +39,14 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         names: ctx.settings.recipients.clone(),
         file: ctx.settings.recipients_file.clone(),
     };
-    let (files, broken) = recrypt::inspect_files(&store, &paths, method, &over);
+    let pkcs7 = ctx.pkcs7_keys();
+    let material = Material {
+        gpg: &store,
+        pkcs7: &pkcs7,
+    };
+    let (files, broken) = recrypt::inspect_files(&material, &paths, method, target, &over);
     for f in &files {
-        describe_file(ctx, f);
+        describe_file(ctx, f, target);
     }
     for e in &broken {
         ctx.ui.error(&e.to_string());
@@ -50,10 +56,14 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         if !ctx.settings.always_trust {
             warn_untrusted(ctx, &mut store, &files);
         }
-        let report = Report::new(&store, &files, &broken, None, args.all);
+        let material = Material {
+            gpg: &store,
+            pkcs7: &pkcs7,
+        };
+        let report = Report::new(&material, &files, &broken, None, target, args.all);
         match args.format {
             ReportFormat::Json => print(&report.to_json()),
-            ReportFormat::Text => print_text(&store, &files, args.all),
+            ReportFormat::Text => print_text(&material, &files, target, args.all),
         }
         let t = &report.summary;
         if ctx.ui.level >= 1 {
@@ -64,6 +74,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
                     t.recrypt,
                     t.files_selected,
                     &t.states(),
+                    target,
                     args.all
                 )
             );
@@ -80,7 +91,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         .filter(|v| recrypt::selected(v, args.all))
         .count();
     let bar = progress_bar(ctx, to_do);
-    let outcomes = recrypt::recrypt_files(&store, &files, method, args.all, &|| {
+    let outcomes = recrypt::recrypt_files(&material, &files, method, target, args.all, &|| {
         if let Some(b) = &bar {
             b.inc(1)
         }
@@ -98,10 +109,11 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     }
     let write_errors = written.errors.len();
     let report = Report::new(
-        &store,
+        &material,
         &files,
         &broken,
         Some((&outcomes, &written.written)),
+        target,
         args.all,
     );
     if args.format == ReportFormat::Json {
@@ -119,8 +131,13 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
     }
     let t = &report.summary;
     let (recrypted, files_written, failed_values) = (t.recrypted, t.files_written, t.failed);
+    let migrated = if t.migrated > 0 {
+        format!(", {} of them migrated to {target}", t.migrated)
+    } else {
+        String::new()
+    };
     let line = format!(
-        "re-encrypted {recrypted} value{} in {files_written} file{} ({} value{} current{})",
+        "re-encrypted {recrypted} value{} in {files_written} file{}{migrated} ({} value{} current{})",
         plural(recrypted),
         plural(files_written),
         t.current,
@@ -243,17 +260,23 @@ fn collect(ctx: &Context, paths: &[PathBuf], extension: &str) -> Result<Vec<Path
 }
 
 /// `-v`: the file, its recipients and the counts.
-fn describe_file(ctx: &Context, f: &FileInspection) {
+fn describe_file(ctx: &Context, f: &FileInspection, target: Scheme) {
     let c = f.counts();
     let from = match &f.desired {
-        None => "no encrypted values".to_string(),
+        None if f.values.is_empty() => "no encrypted values".to_string(),
+        None => format!("to {target}"),
         Some(d) => match d.recipients.file() {
             Some(r) => format!("recipients from {}", shown(r).display()),
             None => "recipients from --gpg-recipients".to_string(),
         },
     };
+    let migrate = if c.migrate > 0 {
+        format!(", {} to migrate to {target}", c.migrate)
+    } else {
+        String::new()
+    };
     ctx.ui.debug(&format!(
-        "{}: {from}: {} value{}, {} stale, {} current{}",
+        "{}: {from}: {} value{}{migrate}, {} stale, {} current{}",
         f.path.display(),
         f.values.len(),
         plural(f.values.len()),
@@ -330,7 +353,19 @@ fn others(c: &StateCounts) -> String {
     s
 }
 
-fn summary(verb: &str, n: usize, files: usize, totals: &StateCounts, all: bool) -> String {
+fn summary(
+    verb: &str,
+    n: usize,
+    files: usize,
+    totals: &StateCounts,
+    target: Scheme,
+    all: bool,
+) -> String {
+    let migrate = if totals.migrate > 0 {
+        format!(", {} of them migrated to {target}", totals.migrate)
+    } else {
+        String::new()
+    };
     let current = if all {
         String::new()
     } else {
@@ -342,7 +377,7 @@ fn summary(verb: &str, n: usize, files: usize, totals: &StateCounts, all: bool) 
         )
     };
     format!(
-        "{verb} {n} value{} in {files} file{}{current}",
+        "{verb} {n} value{} in {files} file{}{migrate}{current}",
         plural(n),
         plural(files)
     )
@@ -368,7 +403,8 @@ fn show_removed(store: &dyn Backend, id: &KeyId) -> String {
 }
 
 /// The dry-run report for people: per file, the values to change grouped by reason.
-fn print_text(store: &dyn Backend, files: &[FileInspection], all: bool) {
+fn print_text(keys: &dyn KeyMaterial, files: &[FileInspection], target: Scheme, all: bool) {
+    let store = keys.gpg();
     let mut out = String::new();
     for f in files {
         let todo: Vec<_> = f
@@ -384,13 +420,18 @@ fn print_text(store: &dyn Backend, files: &[FileInspection], all: bool) {
         if todo.is_empty() && odd.is_empty() {
             continue;
         }
-        let from = f
-            .desired
-            .as_ref()
-            .and_then(|d| d.recipients.file().map(|p| shown(p).display().to_string()))
-            .unwrap_or_else(|| "--gpg-recipients".into());
+        let from = match &f.desired {
+            Some(d) => format!(
+                "recipients: {}",
+                d.recipients
+                    .file()
+                    .map(|p| shown(p).display().to_string())
+                    .unwrap_or_else(|| "--gpg-recipients".into())
+            ),
+            None => format!("to {target}: {}", pkcs7_certificate(keys)),
+        };
         out.push_str(&format!(
-            "{}: {} of {} value{} to re-encrypt (recipients: {from})\n",
+            "{}: {} of {} value{} to re-encrypt ({from})\n",
             f.path.display(),
             todo.len(),
             f.values.len(),
@@ -408,6 +449,11 @@ fn print_text(store: &dyn Backend, files: &[FileInspection], all: bool) {
                         .iter()
                         .map(|id| format!("- {}", show_removed(store, id)))
                         .collect(),
+                ),
+                ValueState::Migrate { from } => (vec![format!("{from} -> {target}")], vec![]),
+                ValueState::OtherCertificate { named } => (
+                    vec![format!("+ {}", pkcs7_certificate(keys))],
+                    named.iter().map(|r| format!("- {r}")).collect(),
                 ),
                 ValueState::Wildcard { .. } => (
                     vec!["(--all) hidden (wildcard) recipients".to_string()],
@@ -441,6 +487,14 @@ fn print_text(store: &dyn Backend, files: &[FileInspection], all: bool) {
         }
     }
     let _ = super::emit(out.as_bytes(), false);
+}
+
+/// The PKCS7 certificate values are encrypted to, as a PKCS7 value names it.
+fn pkcs7_certificate(keys: &dyn KeyMaterial) -> String {
+    match keys.pkcs7().and_then(|k| k.public_key()) {
+        Ok(k) => k.id().to_string(),
+        Err(_) => "the PKCS7 public key".into(),
+    }
 }
 
 fn print(s: &str) {

@@ -115,6 +115,7 @@ pub struct Hiera {
     json: Mutex<HashMap<PathBuf, Arc<Map>>>,
     locations: OnceLock<Vec<Vec<Location>>>,
     options: OnceLock<std::result::Result<Arc<LookupOptions>, String>>,
+    level_keys: super::level_keys::LevelKeys,
 }
 
 impl std::fmt::Debug for Hiera {
@@ -141,6 +142,7 @@ impl Hiera {
             json: Mutex::new(HashMap::new()),
             locations: OnceLock::new(),
             options: OnceLock::new(),
+            level_keys: Default::default(),
         }
     }
 
@@ -341,10 +343,19 @@ impl Hiera {
         keys: &dyn Decryptor,
     ) -> Result<Option<Value>> {
         match level.backend {
-            Backend::Eyaml => self
-                .loader
-                .load(&loc.path)?
-                .lookup(root, &Lookup::new(keys)),
+            Backend::Eyaml => {
+                let pkcs7 = self.level_keys.pkcs7(level);
+                let own = pkcs7
+                    .as_deref()
+                    .map(|pkcs7| super::level_keys::WithPkcs7 { base: keys, pkcs7 });
+                let keys: &dyn Decryptor = match &own {
+                    Some(own) => own,
+                    None => keys,
+                };
+                self.loader
+                    .load(&loc.path)?
+                    .lookup(root, &Lookup::new(keys))
+            }
             Backend::YamlData => Ok(self.loader.load(&loc.path)?.raw(root).cloned()),
             Backend::JsonData => {
                 let map = {

@@ -15,6 +15,7 @@ mod hiera;
 mod lookup;
 mod man;
 mod merge;
+mod migrate;
 mod pkcs7;
 mod psych;
 mod recrypt;

@@ -8,12 +8,12 @@ use std::process::{Command, Output};
 use crate::harness::{self as common, key, ok, reference, stderr, stdout, Env};
 
 /// Whether a real component is installed; without it a test skips, except under CI=true.
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     crate::harness::require(&[tool])
 }
 
 /// Ruby `eyaml` run in the test's temp home and working directory.
-fn ruby(env: &Env, args: &[&str]) -> Output {
+pub(crate) fn ruby(env: &Env, args: &[&str]) -> Output {
     Command::new("eyaml")
         .current_dir(env.path())
         .env_clear()
@@ -25,7 +25,7 @@ fn ruby(env: &Env, args: &[&str]) -> Output {
         .expect("run eyaml")
 }
 
-fn ruby_ok(env: &Env, args: &[&str]) -> String {
+pub(crate) fn ruby_ok(env: &Env, args: &[&str]) -> String {
     let o = ruby(env, args);
     assert!(o.status.success(), "eyaml {args:?}: {}", stderr(&o));
     stdout(&o)

@@ -521,10 +521,10 @@ fn usage_errors_exit_2_and_write_nothing() {
     .unwrap();
     let before = snapshot(&root);
     let keys = ["bob.sec.asc", "alice.pub.asc", "puppetmaster.pub.asc"];
-    let o = env.run_keys(&keys, &["recrypt", "-d", "pkcs7", "hieradata"]);
+    let o = env.run_keys(&keys, &["recrypt", "-d", "rsa", "hieradata"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("recrypt -d pkcs7: only gpg is supported"),
+        stderr(&o).contains("recrypt -d rsa: unknown encryption method"),
         "{}",
         stderr(&o)
     );

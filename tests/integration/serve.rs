@@ -899,3 +899,160 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
         "no reconnect"
     );
 }
+
+/// `recrypt -d` on the twin trees, read by real Puppet: the GPG tree migrated to PKCS7 (with
+/// the Ruby-made key pair) answers through Puppet's own `eyaml_lookup_key` exactly as the
+/// Ruby-written PKCS7 tree does, and the PKCS7 tree migrated to GPG answers through the
+/// module as Puppet answered on the PKCS7 tree. `foreign.yaml` (another key) is not migrated.
+#[test]
+fn puppet_reads_trees_migrated_both_ways() {
+    if !have_puppet() {
+        return;
+    }
+    let env = Env::new();
+    let gpg = gpg_tree(&env, "gpg", "bob", "alice");
+    let (pkcs7, pkcs7_options) = pkcs7_tree(&env, "pkcs7");
+    let private = pkcs7_options["pkcs7_private_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let public = pkcs7_options["pkcs7_public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (private, public) = (private.as_str(), public.as_str());
+    let recrypt = |to: &str, tree: &Path, scheme: &str| {
+        let out = env
+            .cmd()
+            .args(keyring(&["bob.sec.asc"]))
+            .args(["--pkcs7-private-key", private, "--pkcs7-public-key", public])
+            .args(["--gpg-recipients", "bob@example.com", "--gpg-always-trust"])
+            .args(["recrypt", "-d", to, "--extension", "yaml"])
+            .arg(tree.join("common.yaml"))
+            .arg(tree.join("nodes"))
+            .output()
+            .unwrap();
+        ok(&out);
+        for rel in ["common.yaml", "nodes/web1.yaml"] {
+            let text = std::fs::read_to_string(tree.join(rel)).unwrap();
+            assert!(!text.contains(&format!("ENC[{scheme},")), "{rel}: {text}");
+        }
+    };
+    let to_pkcs7 = env.join("to-pkcs7");
+    copy_dir(&gpg, &to_pkcs7);
+    recrypt("pkcs7", &to_pkcs7, "GPG");
+    std::fs::copy(pkcs7.join("foreign.yaml"), to_pkcs7.join("foreign.yaml")).unwrap();
+    let to_gpg = env.join("to-gpg");
+    copy_dir(&pkcs7, &to_gpg);
+    recrypt("gpg", &to_gpg, "PKCS7");
+    std::fs::copy(gpg.join("foreign.yaml"), to_gpg.join("foreign.yaml")).unwrap();
+
+    let envs = [
+        environment(
+            &env,
+            "p7",
+            &pkcs7,
+            &TWIN_PATHS,
+            "eyaml_lookup_key",
+            pkcs7_options.clone(),
+        ),
+        environment(
+            &env,
+            "mig7",
+            &to_pkcs7,
+            &TWIN_PATHS,
+            "eyaml_lookup_key",
+            pkcs7_options,
+        ),
+        environment(
+            &env,
+            "miggpg",
+            &to_gpg,
+            &TWIN_PATHS,
+            "eyaml_gpg::lookup_key",
+            json!({"gpg_keyring": key("bob.sec.asc")}),
+        ),
+    ];
+    let steps = twin_lookups();
+    let sessions: Vec<Value> = envs
+        .iter()
+        .map(|e| json!({"envdir": e, "steps": steps}))
+        .collect();
+    let results = pal(&env, Value::Array(sessions));
+    let theirs = &results[0];
+    assert_eq!(theirs[8]["value"], "Grüße aus Köln — パスワード 🔑");
+    assert_eq!(outcome(&results[1][0]), outcome(&theirs[0]));
+    let names: Vec<String> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (mode, ours) in ["migrated to PKCS7", "migrated to GPG"]
+        .iter()
+        .zip(&results[1..])
+    {
+        for ((name, t), o) in names.iter().zip(theirs).zip(ours) {
+            if name.contains("secret::foreign") {
+                assert!(
+                    t.get("error").is_some() && o.get("error").is_some(),
+                    "{mode}: {o}"
+                );
+                continue;
+            }
+            assert_eq!(outcome(o), outcome(t), "{mode}: {name}");
+        }
+    }
+
+    // The reference tree (written by the Ruby GPG plugin) migrated to PKCS7: Puppet's own
+    // eyaml_lookup_key answers what Puppet answered with the Ruby GPG plugin. Migrated back to
+    // GPG (each file to its recipients file's keys), the module answers the same.
+    let data = env.copy_tree(&reference().join("hieradata"), "reference");
+    let all_keys = keyring(&ALL_KEYS);
+    let run = |to: &str| {
+        let out = env
+            .cmd()
+            .args(&all_keys)
+            .args(["--pkcs7-private-key", private, "--pkcs7-public-key", public])
+            .args(["recrypt", "-d", to])
+            .arg(&data)
+            .output()
+            .unwrap();
+        ok(&out);
+    };
+    run("pkcs7");
+    let p7_env = environment(
+        &env,
+        "ref7",
+        &data,
+        &REFERENCE_PATHS,
+        "eyaml_lookup_key",
+        json!({"pkcs7_private_key": private, "pkcs7_public_key": public}),
+    );
+    let cases = recorded();
+    let keys: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+    let as_pkcs7 = pal(&env, json!([{"envdir": p7_env, "steps": lookups(&keys)}]));
+    run("gpg");
+    let keyring_paths: Vec<PathBuf> = ALL_KEYS.iter().map(|k| key(k)).collect();
+    let gpg_env = environment(
+        &env,
+        "refgpg",
+        &data,
+        &REFERENCE_PATHS,
+        "eyaml_gpg::lookup_key",
+        json!({"gpg_keyring": keyring_paths}),
+    );
+    let as_gpg = pal(&env, json!([{"envdir": gpg_env, "steps": lookups(&keys)}]));
+    for (mode, got) in [
+        ("PKCS7, Puppet", &as_pkcs7[0]),
+        ("back to GPG, module", &as_gpg[0]),
+    ] {
+        for ((key, json, want), r) in cases.iter().zip(got) {
+            let rendered = if *json { &r["json"] } else { &r["yaml"] };
+            let rendered = rendered
+                .as_str()
+                .unwrap_or_else(|| panic!("{mode} {key}: {r}"));
+            assert_eq!(rendered.trim_end(), want.trim_end(), "{mode}: {key}");
+        }
+    }
+}
