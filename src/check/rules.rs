@@ -55,11 +55,17 @@ pub enum Rule {
     Yaml,
     /// Recipients named by name or e-mail, expired, revoked or soon-expiring keys.
     RecipientHygiene,
+    /// A value under a `require` path not encrypted to a required key.
+    RequiredRecipient,
+    /// A `deny` key named by a recipients file or able to decrypt a value.
+    DeniedRecipient,
+    /// A recipients file whose resolved keys differ from the recipients lock.
+    RecipientsLock,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 13] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -70,6 +76,9 @@ impl Rule {
         Rule::PuppetWontDecrypt,
         Rule::Yaml,
         Rule::RecipientHygiene,
+        Rule::RequiredRecipient,
+        Rule::DeniedRecipient,
+        Rule::RecipientsLock,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -85,6 +94,9 @@ impl Rule {
             Rule::PuppetWontDecrypt => "puppet-wont-decrypt",
             Rule::Yaml => "yaml",
             Rule::RecipientHygiene => "recipient-hygiene",
+            Rule::RequiredRecipient => "required-recipient",
+            Rule::DeniedRecipient => "denied-recipient",
+            Rule::RecipientsLock => "recipients-lock",
         }
     }
 

@@ -11,6 +11,8 @@ pub mod merge;
 pub mod recrypt;
 pub mod serve;
 pub mod textconv;
+pub mod keys;
+pub mod exposure;
 
 use std::io::Write;
 use std::path::Path;
@@ -22,7 +24,7 @@ use eyaml_gpg::keys::LazyKeys;
 use eyaml_gpg::scheme::EncryptionKey;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::Keystore;
-use eyaml_gpg::{eyaml, keys};
+use eyaml_gpg::eyaml;
 
 use crate::cli::Sources;
 use crate::common::config::Settings;
@@ -86,7 +88,7 @@ impl Context {
     /// The recipients for a value written near `dir` (option list, option file, or the
     /// nearest recipients file), resolved to keys.
     pub fn recipients(&self, store: &Keystore, dir: Option<&Path>) -> Result<Vec<EncryptionKey>> {
-        let r = keys::resolve_recipients(
+        let r = eyaml_gpg::keys::resolve_recipients(
             &self.settings.recipients,
             self.settings.recipients_file.as_deref(),
             dir,

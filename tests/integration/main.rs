@@ -10,6 +10,7 @@ mod edit;
 mod gnupg;
 mod help_examples;
 mod hiera;
+mod keys;
 mod lookup;
 mod man;
 mod merge;
