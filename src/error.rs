@@ -483,7 +483,10 @@ pub enum Error {
         key: String,
     },
     /// A key to remove or replace is not a recipient in any file considered.
-    #[error("{key} is not a recipient in {}", list_or(files, "any recipients file"))]
+    #[error(
+        "{key} is not a recipient in {}",
+        list_or(files, "any recipients file")
+    )]
     NotARecipient {
         /// The key as given.
         key: String,

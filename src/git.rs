@@ -154,10 +154,23 @@ pub fn rev_list(top: &Path, since: Option<&str>) -> Result<Vec<String>> {
     };
     let mut out = Vec::new();
     if let Some(rev) = since {
-        let id = text(git(&["-C", &t, "rev-parse", "--verify", &format!("{rev}^{{commit}}")])?);
+        let id = text(git(&[
+            "-C",
+            &t,
+            "rev-parse",
+            "--verify",
+            &format!("{rev}^{{commit}}"),
+        ])?);
         out.push(id.trim().to_string());
     }
-    let listing = text(git(&["-C", &t, "rev-list", "--topo-order", "--reverse", &range])?);
+    let listing = text(git(&[
+        "-C",
+        &t,
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        &range,
+    ])?);
     out.extend(listing.lines().map(str::to_string));
     Ok(out)
 }

@@ -16,10 +16,10 @@ pub use crate::pkcs7::KeySources as Pkcs7KeySources;
 /// PKCS7 key files: where `eyaml` keeps them by default, loading them on first use, creating them.
 pub use crate::pkcs7::{create_key_files, LazyKeys, DEFAULT_KEYSIZE, DEFAULT_SUBJECT};
 pub use crate::pkcs7::{DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY};
-/// Recipients files: the directory that governs a target and the recipients it resolves to.
-pub use crate::recipients::{resolve as resolve_recipients, target_dir, Recipients, Source};
 /// The name of the file that lists a directory tree's recipients.
 pub use crate::recipients::RECIPIENTS_FILE;
+/// Recipients files: the directory that governs a target and the recipients it resolves to.
+pub use crate::recipients::{resolve as resolve_recipients, target_dir, Recipients, Source};
 
 /// The key sources of a run. `HIERA_EYAML_GPG_GNUPGHOME`, `GNUPGHOME` and `HOME` are read
 /// from the environment by [`KeySources::load`].

@@ -66,8 +66,8 @@
 pub mod check;
 pub mod edit;
 pub mod error;
-pub mod eyaml;
 pub mod exposure;
+pub mod eyaml;
 pub mod hiera;
 pub mod keys;
 pub mod lock;

@@ -20,7 +20,8 @@ pub struct Lock {
     pub files: BTreeMap<String, BTreeSet<String>>,
 }
 
-const HEADER: &str = "# eyaml-gpg recipients lock: the certificates each recipients file named when it was\n\
+const HEADER: &str =
+    "# eyaml-gpg recipients lock: the certificates each recipients file named when it was\n\
 # last reviewed. Written by `eyaml-gpg keys ack`; `eyaml-gpg check` reports any difference.\n";
 
 impl Lock {
@@ -122,8 +123,7 @@ impl Lock {
 /// Single-quotes a YAML scalar when it could be read as something else.
 fn quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
         && !s.starts_with(['-', '.']);
     if plain {

@@ -25,8 +25,8 @@ use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
 use crate::crypto::{
-    Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin, MessageInfo, Pkesk,
-    Plaintext,
+    Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin,
+    MessageInfo, Pkesk, Plaintext,
 };
 use crate::error::{Error, Result};
 use crate::recipients::{classify, Query};
@@ -589,10 +589,9 @@ impl Keystore {
             .keys()
             .filter(|ka| {
                 ka.self_signatures().any(|s| {
-                        s.key_flags().is_some_and(|f| {
-                            f.for_storage_encryption() || f.for_transport_encryption()
-                        })
-                    })
+                    s.key_flags()
+                        .is_some_and(|f| f.for_storage_encryption() || f.for_transport_encryption())
+                })
             })
             .map(|ka| ka.key().clone().role_into_unspecified())
             .collect();
@@ -627,9 +626,7 @@ impl Keystore {
                     .iter()
                     .all(|a| *a == openpgp::types::HashAlgorithm::SHA1)
         }
-        let sha1 = cert
-            .userids()
-            .any(|u| sha1_only(u.self_signatures()))
+        let sha1 = cert.userids().any(|u| sha1_only(u.self_signatures()))
             || cert.keys().subkeys().any(|ka| {
                 encryption_keys
                     .iter()

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::crypto::KeyId;
 /// A certificate's details, read from public keys only.
 pub use crate::crypto::CertDetails;
+use crate::crypto::KeyId;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::pgp::Keystore;
@@ -638,7 +638,13 @@ pub fn governed_files(plan: &Plan) -> Result<Vec<PathBuf>> {
         .collect();
     let set = Walk::new(Patterns::extension("eyaml")?)
         .recipients_select_dir(true)
-        .work_tree(&plan.edits.iter().map(|e| e.path.clone()).collect::<Vec<_>>())?;
+        .work_tree(
+            &plan
+                .edits
+                .iter()
+                .map(|e| e.path.clone())
+                .collect::<Vec<_>>(),
+        )?;
     Ok(set
         .files
         .iter()

@@ -61,10 +61,16 @@ fn text(report: &exposure::Report) -> String {
         return s;
     }
     let heading = |st: Status| match st {
-        Status::Exposed => "exposed: an earlier version the key could read has today's plaintext (rotate these)",
-        Status::Current => "current: the key can decrypt these now (keys rm, then recrypt, then rotate)",
+        Status::Exposed => {
+            "exposed: an earlier version the key could read has today's plaintext (rotate these)"
+        }
+        Status::Current => {
+            "current: the key can decrypt these now (keys rm, then recrypt, then rotate)"
+        }
         Status::Unknown => "unknown: no secret key at hand to compare the plaintexts",
-        Status::Removed => "removed: no longer in the tree (rotate the secret if it is still in use)",
+        Status::Removed => {
+            "removed: no longer in the tree (rotate the secret if it is still in use)"
+        }
         Status::Rotated => "rotated: the plaintext changed after the key lost access",
     };
     let mut last = None;

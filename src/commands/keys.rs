@@ -67,7 +67,10 @@ fn ack(ctx: &Context, a: &KeysAckArgs) -> Result<ExitCode> {
     let config = Config::discover(a.config.as_deref(), Some(&cwd))?;
     let Some(path) = config.recipients_lock else {
         return Err(eyaml_gpg::Error::NoRecipientsLock {
-            path: a.config.clone().unwrap_or_else(|| PathBuf::from(CONFIG_FILE)),
+            path: a
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(CONFIG_FILE)),
         }
         .into());
     };
@@ -83,7 +86,8 @@ fn ack(ctx: &Context, a: &KeysAckArgs) -> Result<ExitCode> {
         }
     }
     lock.write()?;
-    ctx.ui.info(&format!("recipients lock {} written", path.display()));
+    ctx.ui
+        .info(&format!("recipients lock {} written", path.display()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,7 +162,10 @@ fn who(ctx: &Context, a: &KeysWhoArgs) -> Result<ExitCode> {
                 s.push_str(&format!("  should: {}\n", list(&f.should)));
                 s.push_str(&format!("  can:    {}\n", list(&f.can)));
                 if !f.missing.is_empty() {
-                    s.push_str(&format!("  missing (should, cannot): {}\n", list(&f.missing)));
+                    s.push_str(&format!(
+                        "  missing (should, cannot): {}\n",
+                        list(&f.missing)
+                    ));
                 }
                 if !f.extra.is_empty() {
                     s.push_str(&format!("  extra (can, should not): {}\n", list(&f.extra)));

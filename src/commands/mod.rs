@@ -5,26 +5,26 @@ pub mod createkeys;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod exposure;
 pub mod generate;
+pub mod keys;
 pub mod lookup;
 pub mod merge;
 pub mod recrypt;
 pub mod serve;
 pub mod textconv;
-pub mod keys;
-pub mod exposure;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use eyaml_gpg::eyaml;
 use eyaml_gpg::keys::KeySources;
 use eyaml_gpg::keys::LazyKeys;
 use eyaml_gpg::scheme::EncryptionKey;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::Keystore;
-use eyaml_gpg::eyaml;
 
 use crate::cli::Sources;
 use crate::common::config::Settings;

@@ -134,8 +134,17 @@ fn fixture(env: &Env) {
     std::fs::create_dir_all(env.join(".local/share/bash-completion/completions")).unwrap();
     // One commit (for `exposure`), then the index as the hook examples expect it.
     let identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"];
-    let commit: Vec<&str> = identity.iter().copied().chain(["commit", "-q", "-m", "fixture"]).collect();
-    for args in [&["init", "-q"][..], &["add", "hieradata"], &commit, &["add", "hieradata"]] {
+    let commit: Vec<&str> = identity
+        .iter()
+        .copied()
+        .chain(["commit", "-q", "-m", "fixture"])
+        .collect();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "hieradata"],
+        &commit,
+        &["add", "hieradata"],
+    ] {
         let out = env
             .command("git")
             .env("GIT_CONFIG_NOSYSTEM", "1")

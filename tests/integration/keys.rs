@@ -87,7 +87,11 @@ fn list_shows_certificates_and_problems() {
         "data/hiera-eyaml-gpg.recipients",
         format!("{ALICE}\nbob@example.com\nnobody@example.com\n@example.com\n5D15F4FAFD07824A\n"),
     );
-    let out = run(&env, &public(), &["keys", "list", "--format", "json", "data"]);
+    let out = run(
+        &env,
+        &public(),
+        &["keys", "list", "--format", "json", "data"],
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = json.as_array().unwrap();
@@ -112,7 +116,10 @@ fn list_shows_certificates_and_problems() {
         text.contains("data/hiera-eyaml-gpg.recipients:3: nobody@example.com\n    error: no certificate found"),
         "{text}"
     );
-    assert!(text.contains("rsa2048, created 2026-11-21, expires never"), "{text}");
+    assert!(
+        text.contains("rsa2048, created 2026-11-21, expires never"),
+        "{text}"
+    );
     // Only good lines: exit 0.
     env.write(
         "good/hiera-eyaml-gpg.recipients",
@@ -130,7 +137,19 @@ fn list_reads_validity_from_a_gnupg_home() {
     let home = env.gnupg_home("gh", &PUBLIC_KEYS, false);
     env.write("d/hiera-eyaml-gpg.recipients", format!("{BOB}\n"));
     let home = home.display().to_string();
-    let out = run(&env, &[], &["--gpg-gnupghome", &home, "keys", "list", "--format", "json", "d"]);
+    let out = run(
+        &env,
+        &[],
+        &[
+            "--gpg-gnupghome",
+            &home,
+            "keys",
+            "list",
+            "--format",
+            "json",
+            "d",
+        ],
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["certificates"][0]["validity"], "not-full");
@@ -144,7 +163,19 @@ fn list_reads_validity_from_a_gnupg_home() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let out = run(&env, &[], &["--gpg-gnupghome", &home, "keys", "list", "--format", "json", "d"]);
+    let out = run(
+        &env,
+        &[],
+        &[
+            "--gpg-gnupghome",
+            &home,
+            "keys",
+            "list",
+            "--format",
+            "json",
+            "d",
+        ],
+    );
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["certificates"][0]["validity"], "full");
@@ -172,7 +203,9 @@ fn who_compares_packets_with_the_recipients_file() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("extra (can, should not): {BOB} (Bob Builder <bob@example.com>)")),
+        text.contains(&format!(
+            "extra (can, should not): {BOB} (Bob Builder <bob@example.com>)"
+        )),
         "{text}"
     );
     assert!(text.contains("line 3 app::db_password: "), "{text}");
@@ -188,18 +221,42 @@ fn add_rm_replace_edit_only_their_lines() {
     let out = run(
         &env,
         &public(),
-        &["keys", "add", "puppetmaster", "--to", "hieradata", "--store", "keys"],
+        &[
+            "keys",
+            "add",
+            "puppetmaster",
+            "--to",
+            "hieradata",
+            "--store",
+            "keys",
+        ],
     );
     ok(&out);
     let after = std::fs::read_to_string(&rfile).unwrap();
     assert_eq!(after, format!("{before}{PM} # puppetmaster\n"));
-    assert!(stderr(&out).contains("2 values in 1 file now stale"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 values in 1 file now stale"),
+        "{}",
+        stderr(&out)
+    );
     let stored = env.join(&format!("keys/{PM}.asc"));
     assert!(std::fs::read_to_string(&stored)
         .unwrap()
         .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     // The stored keyring is enough to list the new line.
-    let out = run(&env, &[], &["--gpg-keyring", "keys", "keys", "list", "--format", "json", "hieradata"]);
+    let out = run(
+        &env,
+        &[],
+        &[
+            "--gpg-keyring",
+            "keys",
+            "keys",
+            "list",
+            "--format",
+            "json",
+            "hieradata",
+        ],
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[2]["certificates"][0]["fingerprint"], PM);
     // Twice: nothing changes.
@@ -209,37 +266,55 @@ fn add_rm_replace_edit_only_their_lines() {
     assert_eq!(std::fs::read_to_string(&rfile).unwrap(), after);
 
     // rm with --recrypt: the line goes, the values are re-encrypted without bob.
-    let out = run(&env, &secret(), &["keys", "rm", "bob@example.com", "--everywhere", "--recrypt"]);
+    let out = run(
+        &env,
+        &secret(),
+        &["keys", "rm", "bob@example.com", "--everywhere", "--recrypt"],
+    );
     ok(&out);
     assert_eq!(
         std::fs::read_to_string(&rfile).unwrap(),
         format!("# the team\n{ALICE} # Alice Admin\n\n{PM} # puppetmaster\n")
     );
-    assert!(stderr(&out).contains("re-encrypted 2 values in 1 file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("re-encrypted 2 values in 1 file"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         holders(&env, "hieradata/common.eyaml"),
         each(2, &[ALICE, PM])
     );
 
     // replace: same place, same indentation.
-    let out = run(&env, &secret(), &["keys", "replace", ALICE, "bob@example.com", "--recrypt"]);
+    let out = run(
+        &env,
+        &secret(),
+        &["keys", "replace", ALICE, "bob@example.com", "--recrypt"],
+    );
     ok(&out);
     assert_eq!(
         std::fs::read_to_string(&rfile).unwrap(),
-        format!(
-            "# the team\n{BOB} # Bob Builder <bob@example.com>\n\n{PM} # puppetmaster\n"
-        )
+        format!("# the team\n{BOB} # Bob Builder <bob@example.com>\n\n{PM} # puppetmaster\n")
     );
-    assert_eq!(
-        holders(&env, "hieradata/common.eyaml"),
-        each(2, &[BOB, PM])
-    );
+    assert_eq!(holders(&env, "hieradata/common.eyaml"), each(2, &[BOB, PM]));
     // A directory without a recipients file inherits the list, plus the key.
     std::fs::create_dir_all(env.join("hieradata/prod")).unwrap();
-    ok(&run(&env, &public(), &["keys", "add", ALICE, "--to", "hieradata/prod"]));
-    let inherited = std::fs::read_to_string(env.join("hieradata/prod/hiera-eyaml-gpg.recipients")).unwrap();
-    assert!(inherited.starts_with("# Recipients of this directory (copied from "), "{inherited}");
-    assert!(inherited.contains(&format!("{BOB} # Bob Builder")), "{inherited}");
+    ok(&run(
+        &env,
+        &public(),
+        &["keys", "add", ALICE, "--to", "hieradata/prod"],
+    ));
+    let inherited =
+        std::fs::read_to_string(env.join("hieradata/prod/hiera-eyaml-gpg.recipients")).unwrap();
+    assert!(
+        inherited.starts_with("# Recipients of this directory (copied from "),
+        "{inherited}"
+    );
+    assert!(
+        inherited.contains(&format!("{BOB} # Bob Builder")),
+        "{inherited}"
+    );
     assert!(inherited.ends_with(&format!("{ALICE} # Alice Admin <alice@example.com>\n")));
 }
 
@@ -251,38 +326,80 @@ fn edits_refuse_bad_keys_and_files_and_change_nothing() {
     let before = std::fs::read(&rfile).unwrap();
     let unchanged = || assert_eq!(std::fs::read(&rfile).unwrap(), before);
 
-    let out = run(&env, &public(), &["keys", "add", "nobody@example.com", "--to", "hieradata"]);
+    let out = run(
+        &env,
+        &public(),
+        &["keys", "add", "nobody@example.com", "--to", "hieradata"],
+    );
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no certificate matches \"nobody@example.com\""), "{}", stderr(&out));
-    let out = run(&env, &public(), &["keys", "add", "@example.com", "--to", "hieradata"]);
+    assert!(
+        stderr(&out).contains("no certificate matches \"nobody@example.com\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &env,
+        &public(),
+        &["keys", "add", "@example.com", "--to", "hieradata"],
+    );
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("matches 2 certificates"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("matches 2 certificates"),
+        "{}",
+        stderr(&out)
+    );
     unchanged();
 
     // The last recipient of a file is not removed.
-    env.write("solo/hiera-eyaml-gpg.recipients", format!("# only one\n{BOB}\n"));
+    env.write(
+        "solo/hiera-eyaml-gpg.recipients",
+        format!("# only one\n{BOB}\n"),
+    );
     let solo = std::fs::read(env.join("solo/hiera-eyaml-gpg.recipients")).unwrap();
-    let out = run(&env, &public(), &["keys", "rm", BOB, "--from", "solo", "--from", "hieradata"]);
+    let out = run(
+        &env,
+        &public(),
+        &["keys", "rm", BOB, "--from", "solo", "--from", "hieradata"],
+    );
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("would leave no recipient"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(env.join("solo/hiera-eyaml-gpg.recipients")).unwrap(), solo);
+    assert!(
+        stderr(&out).contains("would leave no recipient"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(env.join("solo/hiera-eyaml-gpg.recipients")).unwrap(),
+        solo
+    );
     unchanged();
     let out = run(&env, &public(), &["keys", "rm", PM, "--from", "hieradata"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("is not a recipient in hieradata/hiera-eyaml-gpg.recipients"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a recipient in hieradata/hiera-eyaml-gpg.recipients"),
+        "{}",
+        stderr(&out)
+    );
 
     // A read-only file and a symbolic link are refused.
     set_mode(&rfile, 0o444);
     let out = run(&env, &public(), &["keys", "add", PM, "--to", "hieradata"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("cannot edit this recipients file: it is not writable"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot edit this recipients file: it is not writable"),
+        "{}",
+        stderr(&out)
+    );
     set_mode(&rfile, 0o644);
     unchanged();
     std::fs::create_dir_all(env.join("linked")).unwrap();
     std::os::unix::fs::symlink(&rfile, env.join("linked/hiera-eyaml-gpg.recipients")).unwrap();
     let out = run(&env, &public(), &["keys", "add", PM, "--to", "linked"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("it is a symbolic link"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("it is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
     unchanged();
 }
 
@@ -325,7 +442,11 @@ fn history(env: &Env) -> (String, String) {
     env.write("other/hiera-eyaml-gpg.recipients", format!("{BOB}\n"));
     encrypted(env, "other/bob.eyaml", "bob::token: DEC::GPG[b1]!\n");
     let first = commit(env, "bob joins", 2);
-    ok(&run(env, &secret(), &["keys", "rm", BOB, "--from", "hieradata", "--recrypt"]));
+    ok(&run(
+        env,
+        &secret(),
+        &["keys", "rm", BOB, "--from", "hieradata", "--recrypt"],
+    ));
     let second = commit(env, "bob leaves", 3);
     // Rotate the db password, remove app::gone, add a value bob never had.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -349,7 +470,11 @@ fn exposure_walks_the_history() {
     }
     let env = Env::new();
     let (first, second) = history(&env);
-    let out = run(&env, &secret(), &["exposure", "--format", "json", "bob@example.com"]);
+    let out = run(
+        &env,
+        &secret(),
+        &["exposure", "--format", "json", "bob@example.com"],
+    );
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got: Vec<(String, String, String)> = json
@@ -365,7 +490,11 @@ fn exposure_walks_the_history() {
         })
         .collect();
     let want = [
-        ("exposed", "hieradata/common.eyaml", "profile::web.session_secret"),
+        (
+            "exposed",
+            "hieradata/common.eyaml",
+            "profile::web.session_secret",
+        ),
         ("current", "other/bob.eyaml", "bob::token"),
         ("removed", "hieradata/old.eyaml", "app::gone"),
         ("rotated", "hieradata/common.eyaml", "app::db_password"),
@@ -386,21 +515,46 @@ fn exposure_walks_the_history() {
     assert!(err.contains("hieradata/broken.eyaml at "), "{err}");
     assert!(err.contains("not valid YAML"), "{err}");
     // Without secret keys, plaintexts cannot be compared.
-    let out = run(&env, &public(), &["exposure", "bob@example.com", "hieradata"]);
+    let out = run(
+        &env,
+        &public(),
+        &["exposure", "bob@example.com", "hieradata"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("unknown: no secret key at hand"), "{text}");
-    assert!(text.contains("  hieradata/common.eyaml  app::db_password  gained "), "{text}");
+    assert!(
+        text.contains("  hieradata/common.eyaml  app::db_password  gained "),
+        "{text}"
+    );
     assert!(!text.contains("other/bob.eyaml"), "{text}");
     // --since the removal: bob could read nothing after it, except the other tree.
-    let out = run(&env, &secret(), &["exposure", "--since", &second, "--format", "json", BOB]);
+    let out = run(
+        &env,
+        &secret(),
+        &["exposure", "--since", &second, "--format", "json", BOB],
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
     assert_eq!(json[0]["status"], "current");
     // Alice never lost access: everything of hers is current.
-    let out = run(&env, &public(), &["exposure", "--format", "json", "alice@example.com", "hieradata"]);
+    let out = run(
+        &env,
+        &public(),
+        &[
+            "exposure",
+            "--format",
+            "json",
+            "alice@example.com",
+            "hieradata",
+        ],
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(json.as_array().unwrap().iter().any(|e| e["key"] == "app::new" && e["status"] == "current"));
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["key"] == "app::new" && e["status"] == "current"));
 }
 
 #[test]
@@ -412,13 +566,26 @@ fn exposure_errors_and_shallow_clones() {
     env.write("plain/x.eyaml", "a: b\n");
     let out = run(&env, &public(), &["exposure", BOB, "plain"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("not in a git repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not in a git repository"),
+        "{}",
+        stderr(&out)
+    );
     history(&env);
     let out = run(&env, &public(), &["exposure", "nobody@example.com"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no certificate matches"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no certificate matches"),
+        "{}",
+        stderr(&out)
+    );
     let url = format!("file://{}", env.path().display());
-    git(&env, env.path(), &["clone", "-q", "--depth", "1", &url, "shallow"], 5);
+    git(
+        &env,
+        env.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+        5,
+    );
     let out = env
         .cmd()
         .current_dir(env.join("shallow"))
@@ -460,11 +627,18 @@ fn has(list: &[(String, String, u64)], rule: &str, path: &str, line: u64) -> boo
 fn check_policy_require_deny_and_the_recipients_lock() {
     let env = Env::new();
     tree(&env);
-    let (rf, common) = ("hieradata/hiera-eyaml-gpg.recipients", "hieradata/common.eyaml");
+    let (rf, common) = (
+        "hieradata/hiera-eyaml-gpg.recipients",
+        "hieradata/common.eyaml",
+    );
     // Without a lock configured, ack says how to configure one.
     let out = run(&env, &public(), &["keys", "ack"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no recipients_lock set in .eyaml-gpg-check.yaml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no recipients_lock set in .eyaml-gpg-check.yaml"),
+        "{}",
+        stderr(&out)
+    );
     env.write(
         ".eyaml-gpg-check.yaml",
         format!(
@@ -485,19 +659,27 @@ fn check_policy_require_deny_and_the_recipients_lock() {
     // ack records the file; the lock findings go.
     let out = run(&env, &public(), &["keys", "ack", "hieradata"]);
     ok(&out);
-    assert_eq!(
-        stdout(&out),
-        format!("{rf}: + {BOB}\n{rf}: + {ALICE}\n")
-    );
+    assert_eq!(stdout(&out), format!("{rf}: + {BOB}\n{rf}: + {ALICE}\n"));
     let lock = std::fs::read_to_string(env.join(".eyaml-gpg-recipients.lock")).unwrap();
-    assert!(lock.ends_with(&format!("{rf}:\n  - {BOB}\n  - {ALICE}\n")), "{lock}");
-    let f = findings(&run(&env, &public(), &["check", "--format", "json", "hieradata"]));
+    assert!(
+        lock.ends_with(&format!("{rf}:\n  - {BOB}\n  - {ALICE}\n")),
+        "{lock}"
+    );
+    let f = findings(&run(
+        &env,
+        &public(),
+        &["check", "--format", "json", "hieradata"],
+    ));
     assert!(!f.iter().any(|(r, _, _)| r == "recipients-lock"), "{f:?}");
 
     // A key slipped in by hand shows up at its line; one taken out at line 1.
     let text = std::fs::read_to_string(env.join(rf)).unwrap();
     env.write(rf, text.replace("bob@example.com\n", &format!("{PM}\n")));
-    let f = findings(&run(&env, &public(), &["check", "--format", "json", "hieradata"]));
+    let f = findings(&run(
+        &env,
+        &public(),
+        &["check", "--format", "json", "hieradata"],
+    ));
     assert!(has(&f, "recipients-lock", rf, 4), "{f:?}");
     assert!(has(&f, "recipients-lock", rf, 1), "{f:?}");
     assert!(!has(&f, "denied-recipient", rf, 4), "{f:?}");
