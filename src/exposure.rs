@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::crypto::KeyId;
@@ -240,9 +241,13 @@ pub fn exposure(
             })
             .collect()
     };
-    let mut exposures: Vec<Exposure> = tracks
+    let touched: Vec<((String, String), Track)> = tracks
         .into_iter()
         .filter(|(_, t)| !t.gained.is_empty())
+        .collect();
+    // Plaintext comparisons are independent decryptions: in parallel.
+    let mut exposures: Vec<Exposure> = touched
+        .into_par_iter()
         .map(|((file, key), t)| {
             let status = judge(store, &t, options.method);
             Exposure {
