@@ -169,14 +169,20 @@ mod tests {
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         lock.files.insert(
             "hieradata/hiera-eyaml-gpg.recipients".into(),
-            set(&["617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1", "name: with colon"]),
+            set(&[
+                "617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1",
+                "name: with colon",
+            ]),
         );
         lock.files
             .insert("a b/hiera-eyaml-gpg.recipients".into(), set(&["it's"]));
         lock.write().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# eyaml-gpg recipients lock"), "{text}");
-        assert!(text.contains("'a b/hiera-eyaml-gpg.recipients':\n  - 'it''s'\n"), "{text}");
+        assert!(
+            text.contains("'a b/hiera-eyaml-gpg.recipients':\n  - 'it''s'\n"),
+            "{text}"
+        );
         assert!(text.contains("  - 'name: with colon'\n"), "{text}");
         assert_eq!(Lock::read(&path).unwrap(), lock);
         std::fs::write(&path, "a: [\n").unwrap();
