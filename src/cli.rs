@@ -191,6 +191,24 @@ pub enum Command {
     )]
     Merge(MergeArgs),
 
+    /// List, inspect and edit the recipients of a tree: who can and who should read what
+    #[command(
+        after_help = "Examples:\n  eyaml-gpg keys list hieradata/\n  eyaml-gpg keys who --values hieradata/\n  \
+                      eyaml-gpg --gpg-keyring alice.asc keys add alice@example.com --to hieradata --store keys/"
+    )]
+    Keys(KeysArgs),
+
+    /// List every value a key could read at some point of the git history, and which to rotate
+    #[command(
+        after_help = "Reads git objects only (nothing is checked out) and the values' recipient key ids (no secret \
+                      key needed); with secret keys at hand, plaintexts are compared to tell exposed from rotated.\n\n\
+                      Exit status: 0 nothing exposed, 1 a value is exposed, 2 usage or environment error \
+                      (not a git repository, unknown key).\n\n\
+                      Examples:\n  eyaml-gpg exposure bob@example.com hieradata/\n  \
+                      eyaml-gpg exposure --since HEAD --format json 617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1"
+    )]
+    Exposure(ExposureArgs),
+
     /// Print the version
     #[command(after_help = "Example:\n  eyaml-gpg version")]
     Version,
@@ -594,4 +612,191 @@ pub struct MergeArgs {
     /// Configure this driver for *.eyaml files in the current git repository and exit
     #[arg(long, conflicts_with_all = ["base", "ours", "theirs", "path"])]
     pub install: bool,
+}
+
+/// `keys` subcommands.
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    /// What to do
+    #[command(subcommand)]
+    pub what: KeysCommand,
+}
+
+/// What `keys` does.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List every recipient line with the certificate it names and its problems
+    #[command(
+        after_help = "Exit status: 0 no error, 1 a recipient has an error (not found, ambiguous, expired, revoked, \
+                      unusable or untrusted key), 2 usage error.\n\nExample:\n  eyaml-gpg keys list hieradata/"
+    )]
+    List(KeysListArgs),
+    /// Show who can decrypt each file (and value), who should, and the difference (public keys only)
+    #[command(
+        after_help = "Exit status: 0 every value matches its recipients file, 1 a difference, 2 usage error.\n\n\
+                      Example:\n  eyaml-gpg keys who --values hieradata/"
+    )]
+    Who(KeysWhoArgs),
+    /// Add a key to the recipients files of directories
+    #[command(
+        after_help = "A directory without a recipients file gets one holding the list it inherited plus the key.\n\n\
+                      Example:\n  eyaml-gpg --gpg-keyring alice.asc keys add alice@example.com --to hieradata/nodes --store keys/"
+    )]
+    Add(KeysAddArgs),
+    /// Remove a key from recipients files
+    #[command(
+        after_help = "Removing the last recipient of a file is refused (so alice is added first here).\n\n\
+                      Example:\n  \
+                      eyaml-gpg --gpg-keyring alice.asc keys add alice@example.com --to hieradata && \
+                      eyaml-gpg --gpg-keyring alice.asc keys rm bob@example.com --everywhere --recrypt"
+    )]
+    Rm(KeysRmArgs),
+    /// Replace a key by another in every recipients file under the paths
+    #[command(
+        after_help = "Example:\n  eyaml-gpg --gpg-keyring alice.asc keys replace bob@example.com alice@example.com hieradata/ --recrypt"
+    )]
+    Replace(KeysReplaceArgs),
+    /// Record the keys each recipients file names now in the recipients lock (after review)
+    #[command(
+        after_help = "The lock is the file named by `recipients_lock:` in .eyaml-gpg-check.yaml; `check` reports \
+                      recipients files that differ from it.\n\nExample:\n  eyaml-gpg keys ack hieradata/"
+    )]
+    Ack(KeysAckArgs),
+}
+
+/// `keys ack` options.
+#[derive(Args, Debug)]
+pub struct KeysAckArgs {
+    /// Files or directories whose recipients files are recorded
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Check configuration naming the lock (default: the nearest .eyaml-gpg-check.yaml at or
+    /// above the current directory)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `keys list` options.
+#[derive(Args, Debug)]
+pub struct KeysListArgs {
+    /// Files or directories (recipients files in them and above the eyaml files found)
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Warn about keys expiring within DAYS days
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub expiry_warning: u64,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// `keys who` options.
+#[derive(Args, Debug)]
+pub struct KeysWhoArgs {
+    /// Files or directories (directories are searched for *.eyaml)
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Show every value, not only each file
+    #[arg(long)]
+    pub values: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// What every recipients edit may do after writing.
+#[derive(Args, Debug)]
+pub struct KeysEditArgs {
+    /// Also write the certificate, armoured, as DIR/FINGERPRINT.asc (a keyring kept in the repository)
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Re-encrypt the values now stale (needs a secret key able to read them); without it, say what is stale
+    #[arg(long)]
+    pub recrypt: bool,
+}
+
+/// `keys add` options.
+#[derive(Args, Debug)]
+pub struct KeysAddArgs {
+    /// The key: fingerprint, key id, e-mail or name (GnuPG matching; must name one certificate)
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// Directories whose recipients file gets the key
+    #[arg(long, value_name = "DIR", required = true, num_args = 1..)]
+    pub to: Vec<PathBuf>,
+
+    /// After writing
+    #[command(flatten)]
+    pub edit: KeysEditArgs,
+}
+
+/// `keys rm` options.
+#[derive(Args, Debug)]
+pub struct KeysRmArgs {
+    /// The key: fingerprint, key id, e-mail or name (a fingerprint also works for a key no longer at hand)
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// Directories whose recipients file loses the key
+    #[arg(long, value_name = "DIR", num_args = 1.., required_unless_present = "everywhere", conflicts_with = "everywhere")]
+    pub from: Vec<PathBuf>,
+
+    /// Every recipients file below the current directory
+    #[arg(long)]
+    pub everywhere: bool,
+
+    /// After writing
+    #[command(flatten)]
+    pub edit: KeysEditArgs,
+}
+
+/// `keys replace` options.
+#[derive(Args, Debug)]
+pub struct KeysReplaceArgs {
+    /// The key to replace
+    #[arg(value_name = "OLD")]
+    pub old: String,
+
+    /// The key that takes its place (checked as `keys add` checks it)
+    #[arg(value_name = "NEW")]
+    pub new: String,
+
+    /// Files or directories whose recipients files are edited
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// After writing
+    #[command(flatten)]
+    pub edit: KeysEditArgs,
+}
+
+/// `exposure` options.
+#[derive(Args, Debug)]
+pub struct ExposureArgs {
+    /// The key: fingerprint, key id, e-mail or name (its public key must be at hand)
+    #[arg(value_name = "KEY")]
+    pub key: String,
+
+    /// Files or directories of the repository (default: the current directory)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Only the history after this revision (its state is the starting point)
+    #[arg(long, value_name = "REV")]
+    pub since: Option<String>,
+
+    /// Extension of the eyaml files
+    #[arg(long, value_name = "EXT", default_value = "eyaml")]
+    pub extension: String,
+
+    /// Output format (json: an array of {file, key, status, gained, lost, line})
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }

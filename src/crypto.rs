@@ -183,3 +183,31 @@ pub trait Backend: Send + Sync {
         Vec::new()
     }
 }
+
+/// Everything `keys list` shows about a certificate, read from public keys only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertDetails {
+    /// Primary key fingerprint, upper-case hex.
+    pub fingerprint: String,
+    /// The primary user id (or the first), if any.
+    pub user_id: Option<String>,
+    /// The encryption subkey GnuPG would use: algorithm and size (`rsa3072`, `cv25519`), or
+    /// `None` when there is no usable one.
+    pub encryption_algorithm: Option<String>,
+    /// When the primary key was created.
+    pub created: std::time::SystemTime,
+    /// When it stops being usable for encryption (see [`CertStatus::expires`]).
+    pub expires: Option<std::time::SystemTime>,
+    /// Whether the certificate (or every encryption subkey) is revoked.
+    pub revoked: bool,
+    /// Whether an encryption subkey is usable now (valid binding, alive, not revoked).
+    pub usable: bool,
+    /// Algorithms GnuPG 2.2 or this tool cannot encrypt to (`brainpoolP256r1`, `x25519 (v6)`).
+    pub unsupported: Vec<String>,
+    /// Weaknesses: `rsa1024`, `SHA-1 binding signature`.
+    pub weak: Vec<String>,
+    /// Key ids of the primary key and every subkey (what PKESK packets may name).
+    pub key_ids: Vec<KeyId>,
+    /// Where it came from.
+    pub origin: KeyOrigin,
+}

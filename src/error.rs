@@ -476,6 +476,70 @@ pub enum Error {
         /// The scheme as written.
         scheme: String,
     },
+    /// A key named on the command line matches no certificate.
+    #[error("no certificate matches {0:?} (import it into the GnuPG home, or name its key file with --gpg-keyring)")]
+    UnknownKey(String),
+    /// A key named on the command line matches more than one certificate.
+    #[error("{key:?} matches {} certificates: {}; name one by fingerprint", candidates.len(), candidates.join(", "))]
+    AmbiguousKey {
+        /// The key as given.
+        key: String,
+        /// The matching certificates.
+        candidates: Vec<String>,
+    },
+    /// A key cannot be made a recipient: it failed the checks of `keys list`.
+    #[error("{key}: cannot be a recipient: {}", problems.join("; "))]
+    UnusableKey {
+        /// The certificate.
+        key: String,
+        /// What is wrong with it.
+        problems: Vec<String>,
+    },
+    /// A recipients file that cannot be edited in place.
+    #[error("{}: cannot edit this recipients file: {reason}", path.display())]
+    RecipientsNotEditable {
+        /// The file.
+        path: PathBuf,
+        /// Why (a symbolic link, not writable).
+        reason: String,
+    },
+    /// Removing a key would leave a recipients file with no recipient.
+    #[error("{}: removing {key} would leave no recipient (add another key first)", path.display())]
+    LastRecipient {
+        /// The file.
+        path: PathBuf,
+        /// The key removed.
+        key: String,
+    },
+    /// A key to remove or replace is not a recipient in any file considered.
+    #[error(
+        "{key} is not a recipient in {}",
+        list_or(files, "any recipients file")
+    )]
+    NotARecipient {
+        /// The key as given.
+        key: String,
+        /// The recipients files looked at.
+        files: Vec<String>,
+    },
+    /// A directory has no recipients file to edit, and none governs it from above.
+    #[error("{}: no hiera-eyaml-gpg.recipients here or above", path.display())]
+    NoRecipientsFile {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// History was asked of a directory outside any git repository.
+    #[error("{}: not in a git repository (exposure reads the history from git)", path.display())]
+    NotAGitRepository {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `keys ack` without a lock file configured.
+    #[error("no recipients_lock set in {} (add `recipients_lock: .eyaml-gpg-recipients.lock`)", path.display())]
+    NoRecipientsLock {
+        /// The check configuration file (or where it would be).
+        path: PathBuf,
+    },
 }
 
 fn list_or(items: &[String], empty: &str) -> String {
@@ -529,6 +593,10 @@ impl Error {
             | Error::GitMalformed { .. }
             | Error::GitNotInIndex(_)
             | Error::PathArgument { .. }
+            | Error::NotAGitRepository { .. }
+            | Error::UnknownKey(_)
+            | Error::AmbiguousKey { .. }
+            | Error::NoRecipientsLock { .. }
             | Error::Pkcs7Key(_) => true,
             _ => false,
         }

@@ -18,6 +18,8 @@ pub use crate::pkcs7::{create_key_files, LazyKeys, DEFAULT_KEYSIZE, DEFAULT_SUBJ
 pub use crate::pkcs7::{DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY};
 /// The nearest `hiera-eyaml-gpg.recipients` at or above a directory (for messages).
 pub use crate::recipients::find_file as find_recipients_file;
+/// The name of the file that lists a directory tree's recipients.
+pub use crate::recipients::RECIPIENTS_FILE;
 /// Recipients files: the directory that governs a target and the recipients it resolves to.
 pub use crate::recipients::{resolve as resolve_recipients, target_dir, Recipients, Source};
 

@@ -66,12 +66,15 @@
 pub mod check;
 pub mod edit;
 pub mod error;
+pub mod exposure;
 pub mod eyaml;
 pub mod hiera;
 pub mod keys;
+pub mod lock;
 pub mod lookup;
 pub mod merge;
 pub mod recrypt;
+pub mod roster;
 pub mod scheme;
 pub mod serve;
 pub mod value;

@@ -79,6 +79,8 @@ fn main() -> ExitCode {
         Command::Recrypt(a) => commands::recrypt::run(&ctx, a),
         Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Merge(a) => commands::merge::run(&ctx, a),
+        Command::Keys(a) => commands::keys::run(&ctx, a),
+        Command::Exposure(a) => commands::exposure::run(&ctx, a),
         Command::Version => commands::version::run(&ctx),
         Command::Generate(a) => commands::generate::run(a),
     };

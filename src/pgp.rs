@@ -27,8 +27,8 @@ use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
 use crate::crypto::{
-    Backend, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin, MessageInfo, Pkesk,
-    Plaintext,
+    Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin,
+    MessageInfo, Pkesk, Plaintext,
 };
 use crate::error::{Error, Result};
 use crate::recipients::{classify, Query};
@@ -653,6 +653,121 @@ impl Keystore {
         }
     }
 
+    /// Details of every certificate `recipient` matches (GnuPG matching, usable or not), for
+    /// `keys list` and the recipient editing commands.
+    pub(crate) fn recipient_details(&self, recipient: &str) -> Vec<CertDetails> {
+        self.matching_certs(&classify(recipient))
+            .into_iter()
+            .map(|(i, _)| self.cert_details(i))
+            .collect()
+    }
+
+    /// Details of the certificate owning key id `id` (primary or subkey).
+    pub(crate) fn details_by_key_id(&self, id: &KeyId) -> Option<CertDetails> {
+        self.find_cert_by_id(&to_sequoia_id(id))
+            .map(|i| self.cert_details(i))
+    }
+
+    /// The public certificate with primary fingerprint `fingerprint`, ASCII-armoured.
+    pub(crate) fn armored_public(&self, fingerprint: &str) -> Option<Vec<u8>> {
+        use openpgp::serialize::SerializeInto;
+        let fp: Fingerprint = fingerprint.parse().ok()?;
+        let i = *self.by_fingerprint.get(&fp)?;
+        self.certs[i]
+            .cert
+            .clone()
+            .strip_secret_key_material()
+            .armored()
+            .to_vec()
+            .ok()
+    }
+
+    /// GnuPG's validity for a certificate from a GnuPG home (`Some(at least full)`); `None`
+    /// for a certificate from a key file, which is trusted because the user named it, or when
+    /// `--gpg-always-trust` is set.
+    pub(crate) fn gnupg_validity(&self, fingerprint: &str) -> Result<Option<bool>> {
+        let Ok(fp) = fingerprint.parse::<Fingerprint>() else {
+            return Ok(None);
+        };
+        match self.by_fingerprint.get(&fp).map(|&i| &self.certs[i].origin) {
+            Some(KeyOrigin::GnupgHome(_)) if !self.always_trust => self.is_valid(&fp).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn cert_details(&self, idx: usize) -> CertDetails {
+        let cert = &self.certs[idx].cert;
+        let status = self.cert_status(idx);
+        let info = self.cert_info(idx);
+        let chosen = self.pick_subkey(idx, None);
+        let mut unsupported = Vec::new();
+        let mut weak = Vec::new();
+        let encryption_keys: Vec<PublicKey> = cert
+            .keys()
+            .filter(|ka| {
+                ka.self_signatures().any(|s| {
+                    s.key_flags()
+                        .is_some_and(|f| f.for_storage_encryption() || f.for_transport_encryption())
+                })
+            })
+            .map(|ka| ka.key().clone().role_into_unspecified())
+            .collect();
+        for k in std::iter::once(cert.primary_key().key().clone().role_into_unspecified())
+            .chain(encryption_keys.iter().cloned())
+        {
+            let name = algorithm_name(&k);
+            let supported = k.pk_algo().is_supported() && curve_supported(&k);
+            if !supported && !unsupported.contains(&name) {
+                unsupported.push(format!("{name} (not supported by this tool)"));
+            }
+            if k.version() > 4 {
+                let v = format!("{name} (v{} key: GnuPG 2.2 cannot use it)", k.version());
+                if !unsupported.contains(&v) {
+                    unsupported.push(v);
+                }
+            }
+            let small = matches!(
+                k.mpis(),
+                openpgp::crypto::mpi::PublicKey::RSA { .. }
+                    | openpgp::crypto::mpi::PublicKey::DSA { .. }
+                    | openpgp::crypto::mpi::PublicKey::ElGamal { .. }
+            ) && k.mpis().bits().is_some_and(|b| b < 2048);
+            if small && !weak.contains(&name) {
+                weak.push(name);
+            }
+        }
+        fn sha1_only<'s>(sigs: impl Iterator<Item = &'s openpgp::packet::Signature>) -> bool {
+            let algos: Vec<_> = sigs.map(|s| s.hash_algo()).collect();
+            !algos.is_empty()
+                && algos
+                    .iter()
+                    .all(|a| *a == openpgp::types::HashAlgorithm::SHA1)
+        }
+        let sha1 = cert.userids().any(|u| sha1_only(u.self_signatures()))
+            || cert.keys().subkeys().any(|ka| {
+                encryption_keys
+                    .iter()
+                    .any(|k| k.fingerprint() == ka.key().fingerprint())
+                    && sha1_only(ka.self_signatures())
+            });
+        if sha1 {
+            weak.push("SHA-1 binding signature".into());
+        }
+        CertDetails {
+            fingerprint: info.fingerprint,
+            user_id: info.user_id,
+            encryption_algorithm: chosen.as_ref().map(algorithm_name),
+            created: cert.primary_key().key().creation_time(),
+            expires: status.expires,
+            revoked: status.revoked,
+            usable: chosen.is_some(),
+            unsupported,
+            weak,
+            key_ids: status.key_ids,
+            origin: info.origin,
+        }
+    }
+
     fn find_cert_by_id(&self, id: &KeyID) -> Option<usize> {
         self.by_key_id.get(id).and_then(|v| v.first().copied())
     }
@@ -755,6 +870,43 @@ fn key_id(id: &KeyID) -> KeyId {
         out.copy_from_slice(bytes);
     }
     KeyId(out)
+}
+
+/// GnuPG's name for a key's algorithm and size: `rsa3072`, `cv25519`, `nistp256`.
+fn algorithm_name(key: &PublicKey) -> String {
+    use openpgp::crypto::mpi::PublicKey as M;
+    use openpgp::types::Curve;
+    let curve = |c: &Curve| match c {
+        Curve::NistP256 => "nistp256".to_string(),
+        Curve::NistP384 => "nistp384".into(),
+        Curve::NistP521 => "nistp521".into(),
+        Curve::BrainpoolP256 => "brainpoolP256r1".into(),
+        Curve::BrainpoolP384 => "brainpoolP384r1".into(),
+        Curve::BrainpoolP512 => "brainpoolP512r1".into(),
+        Curve::Ed25519 => "ed25519".into(),
+        Curve::Cv25519 => "cv25519".into(),
+        c => format!("{c}"),
+    };
+    match key.mpis() {
+        M::RSA { n, .. } => format!("rsa{}", n.bits()),
+        M::DSA { p, .. } => format!("dsa{}", p.bits()),
+        M::ElGamal { p, .. } => format!("elg{}", p.bits()),
+        M::EdDSA { curve: c, .. } | M::ECDSA { curve: c, .. } | M::ECDH { curve: c, .. } => {
+            curve(c)
+        }
+        _ => key.pk_algo().to_string().to_lowercase(),
+    }
+}
+
+/// Whether the curve of an elliptic-curve key (if any) is one the crypto backend has.
+fn curve_supported(key: &PublicKey) -> bool {
+    use openpgp::crypto::mpi::PublicKey as M;
+    match key.mpis() {
+        M::EdDSA { curve, .. } | M::ECDSA { curve, .. } | M::ECDH { curve, .. } => {
+            curve.is_supported()
+        }
+        _ => true,
+    }
 }
 
 fn to_sequoia_id(id: &KeyId) -> KeyID {

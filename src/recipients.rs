@@ -43,19 +43,51 @@ impl Recipients {
 ///
 /// Deliberate difference: Ruby treats an indented `# x` as a recipient named `# x`.
 pub fn parse(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line = match line.find(" #").or_else(|| line.find("\t#")) {
-                Some(i) => line[..i].trim_end(),
-                None => line,
-            };
-            (!line.is_empty()).then(|| line.to_string())
-        })
-        .collect()
+    parse_lines(text).into_iter().map(|l| l.recipient).collect()
+}
+
+/// One recipient line of a recipients file, with where it is (for editing in place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// 1-based line number.
+    pub number: usize,
+    /// Byte range of the whole line, its line end included.
+    pub span: std::ops::Range<usize>,
+    /// Byte range of the recipient string (no indentation, no trailing comment).
+    pub recipient_span: std::ops::Range<usize>,
+    /// The recipient string.
+    pub recipient: String,
+}
+
+/// Parses a recipients file as [`parse`] does, keeping every recipient's line and spans.
+pub fn parse_lines(text: &str) -> Vec<Line> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let span = start..start + raw.len();
+        start = span.end;
+        let body = raw.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let lead = body.len() - body.trim_start().len();
+        let cut = match trimmed.find(" #").or_else(|| trimmed.find("\t#")) {
+            Some(i) => trimmed[..i].trim_end(),
+            None => trimmed,
+        };
+        if cut.is_empty() {
+            continue;
+        }
+        let from = span.start + lead;
+        out.push(Line {
+            number: i + 1,
+            span,
+            recipient_span: from..from + cut.len(),
+            recipient: cut.to_string(),
+        });
+    }
+    out
 }
 
 /// Reads and parses a recipients file.
@@ -216,6 +248,14 @@ mod tests {
     fn comments_and_blanks() {
         let text = "# head\n\n  bob@example.com  \n   # indented\nAA05 # alice\n\tpuppetmaster\r\n";
         assert_eq!(parse(text), vec!["bob@example.com", "AA05", "puppetmaster"]);
+        let lines = parse_lines(text);
+        assert_eq!(
+            lines.iter().map(|l| l.number).collect::<Vec<_>>(),
+            vec![3, 5, 6]
+        );
+        assert_eq!(&text[lines[1].recipient_span.clone()], "AA05");
+        assert_eq!(&text[lines[1].span.clone()], "AA05 # alice\n");
+        assert_eq!(&text[lines[2].recipient_span.clone()], "puppetmaster");
     }
 
     #[test]

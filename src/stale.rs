@@ -194,7 +194,7 @@ pub struct ValueReport {
 }
 
 /// The label of the token starting at `offset`: the rest of its line before it.
-fn label_at(text: &str, offset: usize) -> String {
+pub(crate) fn label_at(text: &str, offset: usize) -> String {
     let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let before = text[start..offset].trim();
     before

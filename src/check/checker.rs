@@ -39,10 +39,12 @@ impl RecipientsCheck {
 
 /// Applies the rules with one key store and configuration.
 pub struct Checker<'a> {
-    backend: &'a dyn KeyMaterial,
-    config: &'a Config,
+    pub(super) backend: &'a dyn KeyMaterial,
+    pub(super) config: &'a Config,
     method: Scheme,
     now: SystemTime,
+    /// The recipients lock, read when a recipients file is first checked.
+    pub(super) lock: std::sync::OnceLock<Result<crate::lock::Lock, Error>>,
 }
 
 impl<'a> Checker<'a> {
@@ -54,6 +56,7 @@ impl<'a> Checker<'a> {
             config,
             method: Scheme::Gpg,
             now: SystemTime::now(),
+            lock: std::sync::OnceLock::new(),
         }
     }
 
@@ -218,6 +221,7 @@ impl<'a> Checker<'a> {
             ));
             complete = false;
         }
+        out.findings.extend(self.policy_recipients(path, text));
         out.desired = complete.then_some(desired);
         out
     }
@@ -403,6 +407,7 @@ impl<'a> Checker<'a> {
             );
             return;
         }
+        self.policy_value(out, t, &info, key.clone());
         let Some(rc) = recipients else { return };
         let Some(desired) = &rc.desired else { return };
         let info = MessageInfo {
@@ -686,13 +691,13 @@ impl<'a> Checker<'a> {
     }
 }
 
-struct FileFindings<'p> {
-    path: &'p Path,
+pub(super) struct FileFindings<'p> {
+    pub(super) path: &'p Path,
     findings: Vec<Finding>,
 }
 
 impl FileFindings<'_> {
-    fn push(
+    pub(super) fn push(
         &mut self,
         rule: Rule,
         line: usize,

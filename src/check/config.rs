@@ -64,6 +64,19 @@ struct ConfigFile {
     expiry_warning_days: Option<u64>,
     allow: Option<Vec<Allow>>,
     schemes: Option<Vec<String>>,
+    require: Option<Vec<Require>>,
+    deny: Option<Vec<String>>,
+    recipients_lock: Option<String>,
+}
+
+/// A `require` entry: values under `path` must be encrypted to each of `keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Require {
+    /// A glob (`*`, `?`, `**`) on the path as `check` prints it (without a leading `./`).
+    pub path: String,
+    /// Primary fingerprints that must be recipients of every value there.
+    pub keys: Vec<String>,
 }
 
 /// What `check` looks for and what it lets pass.
@@ -84,6 +97,13 @@ pub struct Config {
     /// The schemes values may use (`schemes`; default every scheme): a value of another one
     /// is an `unwanted-scheme` finding.
     pub schemes: BTreeSet<Scheme>,
+    /// Keys that must be recipients of every value under a path (`required-recipient`).
+    pub require: Vec<Require>,
+    /// Fingerprints that must not be recipients anywhere (`denied-recipient`).
+    pub deny: Vec<String>,
+    /// The recipients lock, resolved against the configuration file's directory
+    /// (`recipients-lock`).
+    pub recipients_lock: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -96,6 +116,9 @@ impl Default for Config {
             expiry_warning: Duration::from_secs(30 * 86400),
             allow: Vec::new(),
             schemes: Scheme::ALL.into_iter().collect(),
+            require: Vec::new(),
+            deny: Vec::new(),
+            recipients_lock: None,
         }
     }
 }
@@ -166,6 +189,26 @@ impl Config {
                 }
             }
             c.allow.push(a);
+        }
+        let fingerprint = |f: &str, what: &str| match crate::recipients::classify(f) {
+            crate::recipients::Query::Fingerprint(fp, _) => Ok(fp),
+            _ => Err(bad(format!("{what}: {f:?} is not a fingerprint"))),
+        };
+        for mut r in file.require.unwrap_or_default() {
+            crate::tree::glob(&r.path).map_err(|e| bad(format!("require: {e}")))?;
+            r.keys = r
+                .keys
+                .iter()
+                .map(|k| fingerprint(k, "require"))
+                .collect::<Result<_, _>>()?;
+            c.require.push(r);
+        }
+        for d in file.deny.unwrap_or_default() {
+            c.deny.push(fingerprint(&d, "deny")?);
+        }
+        if let Some(l) = file.recipients_lock {
+            let base = name.parent().unwrap_or(Path::new(""));
+            c.recipients_lock = Some(base.join(l));
         }
         Ok(c)
     }

@@ -19,11 +19,12 @@
 mod checker;
 mod config;
 mod lines;
+mod policy;
 mod report;
 mod rules;
 mod secrets;
 
 pub use checker::{Checker, RecipientsCheck};
-pub use config::{Allow, Config, CONFIG_FILE, DEFAULT_SECRET_KEYS};
+pub use config::{Allow, Config, Require, CONFIG_FILE, DEFAULT_SECRET_KEYS};
 pub use report::{FailOn, Report, Summary};
 pub use rules::{Finding, Rule, Severity};

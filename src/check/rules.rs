@@ -58,11 +58,17 @@ pub enum Rule {
     /// A value of a scheme the configuration does not want (`schemes`, e.g. PKCS7 values
     /// left after a migration to GPG).
     UnwantedScheme,
+    /// A value under a `require` path not encrypted to a required key.
+    RequiredRecipient,
+    /// A `deny` key named by a recipients file or able to decrypt a value.
+    DeniedRecipient,
+    /// A recipients file whose resolved keys differ from the recipients lock.
+    RecipientsLock,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 14] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -74,6 +80,9 @@ impl Rule {
         Rule::Yaml,
         Rule::RecipientHygiene,
         Rule::UnwantedScheme,
+        Rule::RequiredRecipient,
+        Rule::DeniedRecipient,
+        Rule::RecipientsLock,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -90,6 +99,9 @@ impl Rule {
             Rule::Yaml => "yaml",
             Rule::RecipientHygiene => "recipient-hygiene",
             Rule::UnwantedScheme => "unwanted-scheme",
+            Rule::RequiredRecipient => "required-recipient",
+            Rule::DeniedRecipient => "denied-recipient",
+            Rule::RecipientsLock => "recipients-lock",
         }
     }
 

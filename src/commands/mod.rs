@@ -5,7 +5,9 @@ pub mod createkeys;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod exposure;
 pub mod generate;
+pub mod keys;
 pub mod lookup;
 pub mod merge;
 pub mod recrypt;
@@ -18,12 +20,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use eyaml_gpg::eyaml;
 use eyaml_gpg::keys::KeySources;
 use eyaml_gpg::keys::LazyKeys;
 use eyaml_gpg::scheme::EncryptionKey;
 use eyaml_gpg::scheme::Scheme;
 use eyaml_gpg::Keystore;
-use eyaml_gpg::{eyaml, keys};
 
 use crate::cli::Sources;
 use crate::common::config::Settings;
@@ -126,7 +128,7 @@ impl Context {
     /// The recipients for a value written near `dir` (option list, option file, or the
     /// nearest recipients file), resolved to keys.
     pub fn recipients(&self, store: &Keystore, dir: Option<&Path>) -> Result<Vec<EncryptionKey>> {
-        let r = keys::resolve_recipients(
+        let r = eyaml_gpg::keys::resolve_recipients(
             &self.settings.recipients,
             self.settings.recipients_file.as_deref(),
             dir,
@@ -169,7 +171,7 @@ impl Context {
             format!("{} lists no recipients", f.display())
         } else {
             let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| ".".into());
-            match keys::find_recipients_file(&dir) {
+            match eyaml_gpg::keys::find_recipients_file(&dir) {
                 Some(f) => format!("{} lists no recipients", f.display()),
                 None => format!(
                     "no hiera-eyaml-gpg.recipients in {} or any directory above it",

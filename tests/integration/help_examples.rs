@@ -87,8 +87,9 @@ const KEYRING: &str = "keys/me.sec.asc";
 /// A work tree as the examples assume it: `hieradata/` with a recipients file (Bob), two
 /// encrypted files and a git index holding them, Bob's secret key at `~/keys/me.sec.asc`
 /// (also in `EYAML_GPG_KEYRING`), a value in `value.txt`, an editor called `code`, and the
-/// user's bash-completion directory, a `serve` request in `request.json`, and three versions of
-/// `common.eyaml` for `merge`.
+/// user's bash-completion directory, a `serve` request in `request.json`, three versions of
+/// `common.eyaml` for `merge`, Alice's public key in `alice.asc`, a recipients lock, and one
+/// commit.
 fn fixture(env: &Env) {
     env.write(KEYRING, std::fs::read(key("bob.sec.asc")).unwrap());
     // By fingerprint, as `check` recommends, so that `--fail-on warning` passes.
@@ -119,9 +120,31 @@ fn fixture(env: &Env) {
     for side in ["common.base", "common.ours", "common.theirs"] {
         env.write(side, &common);
     }
+    // `keys` examples: another person's public key, a recipients lock matching the tree.
+    env.write("alice.asc", std::fs::read(key("alice.pub.asc")).unwrap());
+    env.write(
+        ".eyaml-gpg-check.yaml",
+        "recipients_lock: .eyaml-gpg-recipients.lock\n",
+    );
+    env.write(
+        ".eyaml-gpg-recipients.lock",
+        "hieradata/hiera-eyaml-gpg.recipients:\n  - 617F82D7FF1EB530C153BA87CC3B1F4C1F2157D1\n",
+    );
     env.write_script("bin/code", EDITOR_SCRIPT);
     std::fs::create_dir_all(env.join(".local/share/bash-completion/completions")).unwrap();
-    for args in [&["init", "-q"][..], &["add", "hieradata"]] {
+    // One commit (for `exposure`), then the index as the hook examples expect it.
+    let identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"];
+    let commit: Vec<&str> = identity
+        .iter()
+        .copied()
+        .chain(["commit", "-q", "-m", "fixture"])
+        .collect();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "hieradata"],
+        &commit,
+        &["add", "hieradata"],
+    ] {
         let out = env
             .command("git")
             .env("GIT_CONFIG_NOSYSTEM", "1")

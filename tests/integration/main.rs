@@ -12,6 +12,7 @@ mod gnupg;
 mod hardening_data;
 mod help_examples;
 mod hiera;
+mod keys;
 mod lookup;
 mod man;
 mod merge;
