@@ -28,6 +28,15 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A path names something other than a regular file (a FIFO, a device, a socket, a
+    /// symbolic link loop) where a file was expected.
+    #[error("{}: is {kind}, not a regular file", path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// Input text is not UTF-8.
     #[error("{}: not valid UTF-8 text (byte offset {offset})", path.display())]
     NotUtf8 {
@@ -66,8 +75,13 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A file changed on disk between being read and being rewritten.
-    #[error("{}: changed on disk while being re-encrypted; not written", .0.display())]
+    /// A file changed on disk between being read and being rewritten (checked again right
+    /// before the rename): it was left as is.
+    #[error(
+        "{}: changed on disk after it was read (a concurrent edit or recrypt?), so it was not \
+         overwritten; run the command again",
+        .0.display()
+    )]
     ChangedOnDisk(PathBuf),
     /// The payload of an `ENC[…]` value is not valid base64.
     #[error("invalid base64 in ENC value")]

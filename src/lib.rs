@@ -69,6 +69,7 @@ pub mod error;
 pub mod eyaml;
 pub mod hiera;
 pub mod keys;
+pub mod leftover;
 pub mod lookup;
 pub mod merge;
 pub mod recrypt;

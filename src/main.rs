@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     for f in &settings.config_files {
         ui.debug(&format!("config file {}", f.display()));
     }
+    common::process::protect_plaintext(&ui);
     let ctx = commands::Context { settings, ui };
     let result = match &cli.command {
         Command::Encrypt(a) => commands::encrypt::run(&ctx, a),

@@ -55,11 +55,13 @@ pub enum Rule {
     Yaml,
     /// Recipients named by name or e-mail, expired, revoked or soon-expiring keys.
     RecipientHygiene,
+    /// A temp file an interrupted eyaml-gpg run (killed while writing) left next to a file.
+    LeftoverTempFile,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -70,6 +72,7 @@ impl Rule {
         Rule::PuppetWontDecrypt,
         Rule::Yaml,
         Rule::RecipientHygiene,
+        Rule::LeftoverTempFile,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -85,6 +88,7 @@ impl Rule {
             Rule::PuppetWontDecrypt => "puppet-wont-decrypt",
             Rule::Yaml => "yaml",
             Rule::RecipientHygiene => "recipient-hygiene",
+            Rule::LeftoverTempFile => "leftover-temp-file",
         }
     }
 
@@ -96,7 +100,7 @@ impl Rule {
     /// The severity of the rule's findings (a value of a scheme this tool cannot read is only a warning of `bad-enc`).
     pub fn severity(&self) -> Severity {
         match self {
-            Rule::RecipientHygiene => Severity::Warning,
+            Rule::RecipientHygiene | Rule::LeftoverTempFile => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -8,6 +8,7 @@ mod core;
 mod cross;
 mod edit;
 mod gnupg;
+mod hardening_io;
 mod help_examples;
 mod hiera;
 mod lookup;
