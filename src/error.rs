@@ -354,12 +354,19 @@ pub enum Error {
     EditBlank,
     /// Decrypting a value failed during a lookup (worded as Puppet's `eyaml_lookup_key` does;
     /// `data` is the value as written, ciphertext only).
-    #[error("hiera-eyaml backend error decrypting {data} when looking up {key} in {}. Error was {source}", path.display())]
+    #[error(
+        "hiera-eyaml backend error decrypting {data} when looking up {key} in {}. Error was {source}{}",
+        path.display(),
+        // After Puppet's own wording, which scripts may match.
+        line.map(|l| format!(" (line {l})")).unwrap_or_default()
+    )]
     LookupDecrypt {
         /// The key looked up.
         key: String,
         /// The data file.
         path: PathBuf,
+        /// The 1-based line of the value in the file, where found.
+        line: Option<usize>,
         /// The string that was being decrypted, as written in the file.
         data: String,
         /// Why it failed.

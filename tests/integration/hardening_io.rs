@@ -839,3 +839,25 @@ fn a_gpg_agent_flooding_bytes_without_a_newline_is_cut_off() {
         "{err}"
     );
 }
+
+#[test]
+fn lookup_errors_carry_the_line_of_the_value() {
+    let env = Env::new();
+    env.copy_tree(&reference().join("hieradata"), "hieradata");
+    let file = "hieradata/production/dc1/base.eyaml";
+    for (key, line) in [
+        ("profile::base::root_password", 8),
+        // The first value that fails inside a hash (a list item below `users`).
+        ("profile::base::database", 19),
+    ] {
+        let o = env.run(&["lookup", key, file]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "when looking up {key} in {file}. Error was No secret key"
+            )) && err.trim_end().ends_with(&format!(" (line {line})")),
+            "{err}"
+        );
+    }
+}
