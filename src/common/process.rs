@@ -21,8 +21,8 @@ pub fn protect_plaintext(ui: &Ui) {
     }
     // Read back from the kernel, for `-v`.
     let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
-    let core = nix::sys::resource::getrlimit(Resource::RLIMIT_CORE).map_or(true, |l| l != (0, 0));
-    if !dumpable && !core {
+    let no_core = nix::sys::resource::getrlimit(Resource::RLIMIT_CORE).is_ok_and(|l| l == (0, 0));
+    if !dumpable && no_core {
         ui.debug("process not dumpable, core dumps off (PR_GET_DUMPABLE 0, RLIMIT_CORE 0)");
     }
 }

@@ -364,6 +364,9 @@ fn check_reports_a_leftover_part_file_in_json() {
     assert_eq!(found[0]["severity"], "warning");
 }
 
+/// What a case expects to read, and how it makes the path that is not a regular file.
+type Maker<'a> = (&'a str, &'a dyn Fn(&Path));
+
 fn mkfifo(p: &Path) {
     nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
 }
@@ -447,7 +450,7 @@ fn a_recipients_file_that_is_not_a_file_never_falls_through_to_the_parent() {
     let before = std::fs::read(&file).unwrap();
     let dec = env.write("t/sub/new.eyaml", "b: DEC::GPG[x]!\n");
     let rfile = env.join("t/sub/hiera-eyaml-gpg.recipients");
-    let makers: [(&str, &dyn Fn(&Path)); 3] = [
+    let makers: [Maker; 3] = [
         ("is a directory", &|p| std::fs::create_dir(p).unwrap()),
         ("is a FIFO (named pipe), not a regular file", &|p| mkfifo(p)),
         ("is a symbolic link loop, not a regular file", &|p| {
@@ -503,7 +506,7 @@ fn a_gnupg_home_with_a_broken_keyring_names_it_and_exits_2() {
     std::fs::create_dir(&home).unwrap();
     set_mode(&home, 0o700);
     let kbx = home.join("pubring.kbx");
-    let makers: [(&str, &dyn Fn(&Path)); 2] = [
+    let makers: [Maker; 2] = [
         ("is a directory, not a keyring", &|p| {
             std::fs::create_dir(p).unwrap()
         }),
