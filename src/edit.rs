@@ -547,17 +547,18 @@ pub fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// Writes an edit's result to `path`, which held `before` (`None`: did not exist) when the
-/// edit began; an edit is never lost. If the file changed on disk meanwhile, the result goes
-/// next to it and the user merges by hand ([`Error::EditConflict`]); if the file cannot be
-/// written, the result is kept elsewhere ([`Error::EditNotWritten`]). `text` holds ciphertexts
-/// only, so a kept copy never holds a plaintext.
+/// edit began; an edit is never lost. If the file changed on disk meanwhile (checked before
+/// the result is staged, and again under the directory lock right before the rename, see
+/// [`fsutil::Staged::commit_if_unchanged`]), the result goes next to it and the user merges by
+/// hand ([`Error::EditConflict`]); if the file cannot be written, the result is kept elsewhere
+/// ([`Error::EditNotWritten`]). `text` holds ciphertexts only, so a kept copy never holds a
+/// plaintext.
 pub fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
-    let now = current_bytes(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if now.as_deref() != before {
+    let conflict = |now: Option<&[u8]>| -> Result<Error> {
         let what = if now.is_none() {
             "was removed"
         } else if before.is_none() {
@@ -565,23 +566,34 @@ pub fn save(path: &Path, before: Option<&[u8]>, text: &str) -> Result<()> {
         } else {
             "changed on disk"
         };
-        return Err(Error::EditConflict {
+        Ok(Error::EditConflict {
             path: path.to_path_buf(),
             what,
             kept: rescue(path, &dir, text)?,
-        });
+        })
+    };
+    let now = current_bytes(path)?;
+    if now.as_deref() != before {
+        return Err(conflict(now.as_deref())?);
     }
     let mode = match before {
         Some(_) => None,
         None => Some(fsutil::new_file_mode(&dir)),
     };
-    if let Err(e) = fsutil::write_atomic(path, text.as_bytes(), mode) {
-        return Err(Error::EditNotWritten {
+    let staged = fsutil::stage(path, text.as_bytes(), mode);
+    fsutil::test_pause_before_rename();
+    match staged.and_then(|s| s.commit_if_unchanged(before)) {
+        Ok(()) => Ok(()),
+        Err(Error::ChangedOnDisk(_)) => {
+            // Only for the wording: the content now is whatever made the comparison fail.
+            let now = current_bytes(path).unwrap_or(Some(Vec::new()));
+            Err(conflict(now.as_deref())?)
+        }
+        Err(e) => Err(Error::EditNotWritten {
             cause: Box::new(e),
             kept: rescue(path, &dir, text)?,
-        });
+        }),
     }
-    Ok(())
 }
 
 /// Saves the encrypted result of an edit that could not be written to `path`, as

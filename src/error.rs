@@ -28,6 +28,15 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A path names something other than a regular file (a FIFO, a device, a socket, a
+    /// symbolic link loop) where a file was expected.
+    #[error("{}: is {kind}, not a regular file", path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
     /// Input text is not UTF-8.
     #[error("{}: not valid UTF-8 text (byte offset {offset})", path.display())]
     NotUtf8 {
@@ -66,8 +75,13 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// A file changed on disk between being read and being rewritten.
-    #[error("{}: changed on disk while being re-encrypted; not written", .0.display())]
+    /// A file changed on disk between being read and being rewritten (checked again right
+    /// before the rename): it was left as is.
+    #[error(
+        "{}: changed on disk after it was read (a concurrent edit or recrypt?), so it was not \
+         overwritten; run the command again",
+        .0.display()
+    )]
     ChangedOnDisk(PathBuf),
     /// The payload of an `ENC[…]` value is not valid base64.
     #[error("invalid base64 in ENC value")]
@@ -350,12 +364,19 @@ pub enum Error {
     EditBlank,
     /// Decrypting a value failed during a lookup (worded as Puppet's `eyaml_lookup_key` does;
     /// `data` is the value as written, ciphertext only).
-    #[error("hiera-eyaml backend error decrypting {data} when looking up {key} in {}. Error was {source}", path.display())]
+    #[error(
+        "hiera-eyaml backend error decrypting {data} when looking up {key} in {}. Error was {source}{}",
+        path.display(),
+        // After Puppet's own wording, which scripts may match.
+        line.map(|l| format!(" (line {l})")).unwrap_or_default()
+    )]
     LookupDecrypt {
         /// The key looked up.
         key: String,
         /// The data file.
         path: PathBuf,
+        /// The 1-based line of the value in the file, where found.
+        line: Option<usize>,
         /// The string that was being decrypted, as written in the file.
         data: String,
         /// Why it failed.

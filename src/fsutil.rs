@@ -29,13 +29,50 @@ pub fn unique_suffix() -> String {
     )
 }
 
-/// Reads a file's bytes; a directory or a missing or unreadable file is an error naming it.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    if path.is_dir() {
+/// Fails unless `path` is a regular file (after following symbolic links): a directory, a
+/// FIFO (reading it would block), a device (`/dev/zero` never ends), a socket or a symbolic
+/// link loop is an error naming the path and saying what it is; a missing file is the
+/// "No such file" I/O error.
+pub fn require_regular(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            return Err(Error::NotRegularFile {
+                path: path.to_path_buf(),
+                kind: "a symbolic link loop",
+            })
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
         return Err(Error::IsADirectory {
             path: path.to_path_buf(),
         });
-    }
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "an unknown kind of file"
+    };
+    Err(Error::NotRegularFile {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
+/// Reads a file's bytes; anything but a regular file (see [`require_regular`]) or a missing
+/// or unreadable file is an error naming it.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    require_regular(path)?;
     fs::read(path).map_err(|e| Error::io(path, e))
 }
 
@@ -135,6 +172,31 @@ pub fn stage(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<Staged> {
 }
 
 impl Staged {
+    /// Renames the temp file over the target only if the target still holds `expected`
+    /// (`None`: does not exist), so a change made by anyone after the caller read the file is
+    /// never overwritten ([`Error::ChangedOnDisk`]; the temp file is removed).
+    ///
+    /// The comparison and the rename happen under an exclusive lock on the target's directory
+    /// ([`DirLock`]), which every eyaml-gpg process takes for its own check-and-rename: two
+    /// eyaml-gpg processes (a `recrypt` and an `edit`, or two `recrypt`s) can never both
+    /// replace the same content. A program that does not take the lock can still slip a write
+    /// into the microseconds between the comparison and the rename.
+    pub fn commit_if_unchanged(self, expected: Option<&[u8]>) -> Result<()> {
+        let _lock = DirLock::acquire(&self.dir)?;
+        let now = match fs::symlink_metadata(&self.target) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&self.path, e)),
+            // Whatever replaced the file (a directory, a FIFO, a link) is not what was read,
+            // and reading it could block.
+            Ok(m) if !m.is_file() => return Err(Error::ChangedOnDisk(self.path.clone())),
+            Ok(_) => Some(fs::read(&self.target).map_err(|e| Error::io(&self.path, e))?),
+        };
+        if now.as_deref() != expected {
+            return Err(Error::ChangedOnDisk(self.path.clone()));
+        }
+        self.commit()
+    }
+
     /// Renames the temp file over the target and syncs the directory.
     pub fn commit(mut self) -> Result<()> {
         fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.path, e))?;
@@ -151,6 +213,64 @@ impl Drop for Staged {
     fn drop(&mut self) {
         if !self.done {
             let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// An exclusive advisory lock (`flock`) on a directory, held while a file in it is compared
+/// and replaced; released when dropped. Locking the directory itself leaves no lock file
+/// behind. Where directories cannot be locked (some network file systems) the comparison
+/// still runs, unlocked.
+#[derive(Debug)]
+pub struct DirLock {
+    _dir: Option<File>,
+}
+
+/// How long to wait for another eyaml-gpg process to finish its check-and-rename in the same
+/// directory (it holds the lock for a few milliseconds; only a stopped process holds it
+/// longer).
+const DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl DirLock {
+    /// Takes the lock on `dir`, waiting up to 30 s for another holder.
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        let Ok(f) = File::open(dir) else {
+            return Ok(DirLock { _dir: None });
+        };
+        let start = std::time::Instant::now();
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(DirLock { _dir: Some(f) }),
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < DIR_LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::io(
+                        dir,
+                        std::io::Error::other(
+                            "another eyaml-gpg process has held the directory lock for 30 s \
+                             (is one stopped?)",
+                        ),
+                    ))
+                }
+                // No locking here (e.g. a network file system): compare unlocked.
+                Err(fs::TryLockError::Error(_)) => return Ok(DirLock { _dir: None }),
+            }
+        }
+    }
+}
+
+/// Test seam, in debug builds only: when `EYAML_GPG_TEST_PAUSE_BEFORE_RENAME` names a FIFO,
+/// the process opens it and reads it to its end before the final check-and-rename of a write,
+/// so a test can change a file exactly in the window between the first check and the rename
+/// (it opens the FIFO for writing, which succeeds once the process waits there, changes the
+/// file, and closes it). Release builds contain no trace of it.
+pub(crate) fn test_pause_before_rename() {
+    #[cfg(debug_assertions)]
+    if let Some(fifo) = std::env::var_os("EYAML_GPG_TEST_PAUSE_BEFORE_RENAME") {
+        use std::io::Read;
+        if let Ok(mut f) = File::open(fifo) {
+            let _ = f.read_to_end(&mut Vec::new());
         }
     }
 }

@@ -70,6 +70,7 @@ pub mod exposure;
 pub mod eyaml;
 pub mod hiera;
 pub mod keys;
+pub mod leftover;
 pub mod lock;
 pub mod lookup;
 pub mod merge;

@@ -98,6 +98,8 @@ impl Drop for Entry {
 /// document can serve many threads. `Debug` shows the path and counts, never a value.
 pub struct Document {
     path: PathBuf,
+    /// The file's text (ciphertexts only), to locate a value that fails.
+    text: String,
     keys: Vec<String>,
     entries: HashMap<String, Entry>,
 }
@@ -140,6 +142,7 @@ impl Document {
         }
         Ok(Document {
             path,
+            text: text.to_string(),
             keys,
             entries,
         })
@@ -180,6 +183,7 @@ impl Document {
                         decrypt_string(s, with.decryptor).map_err(|source| Error::LookupDecrypt {
                             key: key.to_string(),
                             path: self.path.clone(),
+                            line: self.line_of(s),
                             data: s.to_string(),
                             source: Box::new(source),
                         })
@@ -193,6 +197,19 @@ impl Document {
             Some(f) => interpolate_tree(value, f).map(Some),
             None => Ok(Some(value)),
         }
+    }
+
+    /// The line of the first `ENC[` value of `data` (a string as loaded) in the file: its
+    /// first characters are found verbatim even when a folded block changed its whitespace.
+    fn line_of(&self, data: &str) -> Option<usize> {
+        let start = data.find("ENC[")?;
+        let head: String = data[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != ']')
+            .take(40)
+            .collect();
+        let at = self.text.find(&head)?;
+        Some(self.text[..at].matches('\n').count() + 1)
     }
 
     /// How many values have been decrypted and cached so far.
@@ -420,7 +437,7 @@ mod tests {
         assert_eq!(
             e,
             "hiera-eyaml backend error decrypting ENC[GPG,fail] when looking up b in data.eyaml. \
-             Error was decryption failed: nope"
+             Error was decryption failed: nope (line 3)"
         );
         let dbg = format!("{doc:?}");
         assert!(!dbg.contains("abc"), "{dbg}");

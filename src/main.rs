@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     for n in &notes {
         ui.debug(n);
     }
+    common::process::protect_plaintext(&ui);
     let ctx = commands::Context {
         settings,
         ui,

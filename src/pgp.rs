@@ -380,7 +380,13 @@ impl Keystore {
             }
             Ok(n)
         } else {
-            let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let data = crate::fsutil::read_bytes(path).map_err(|e| match e {
+                Error::NotRegularFile { kind, .. } => Error::Keyring {
+                    path: path.to_path_buf(),
+                    message: format!("is {kind}, not a key file"),
+                },
+                e => e,
+            })?;
             self.load_bytes(&data, KeyOrigin::Keyring(path.to_path_buf()))
                 .map_err(|e| Error::Keyring {
                     path: path.to_path_buf(),

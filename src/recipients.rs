@@ -112,7 +112,10 @@ pub fn find_file(dir: &Path) -> Option<PathBuf> {
             _ => break std::env::current_dir().ok()?,
         }
     };
-    nearest(&real, |f| f.is_file())
+    // Anything by that name counts, not only a regular file: a directory, FIFO or looping
+    // link called `hiera-eyaml-gpg.recipients` is then refused when read, never skipped for a
+    // parent's list (which would encrypt to the wrong people).
+    nearest(&real, |f| f.symlink_metadata().is_ok())
 }
 
 /// The walk-up every recipients lookup shares: the nearest `hiera-eyaml-gpg.recipients` at or

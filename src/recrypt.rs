@@ -162,25 +162,40 @@ pub fn recrypt_files(
 pub struct Written {
     /// Per file (in the order given): whether it was replaced.
     pub written: Vec<bool>,
+    /// Per file: whether it was left as is because it changed on disk after it was read (a
+    /// concurrent edit or recrypt); each such file also has an [`Error::ChangedOnDisk`] in
+    /// `errors`.
+    pub skipped: Vec<bool>,
     /// Files that could not be written (changed on disk meanwhile, I/O errors).
     pub errors: Vec<Error>,
+}
+
+impl Written {
+    /// Nothing written yet, for `n` files.
+    pub fn none(n: usize) -> Written {
+        Written {
+            written: vec![false; n],
+            skipped: vec![false; n],
+            errors: Vec::new(),
+        }
+    }
 }
 
 /// Writes the new texts of `outcomes`. Without `keep_going`, nothing is written when any file
 /// failed (a value in `outcomes`, or `other_failures`, e.g. files that could not be
 /// inspected) and nothing when any file cannot be written. Every file is first checked to be
 /// unchanged on disk since it was inspected, then staged (written and flushed next to its
-/// target), and only then are the staged files renamed into place.
+/// target), and only then is each staged file renamed into place, after checking once more,
+/// under the directory lock, that the file still holds exactly the bytes inspected
+/// ([`fsutil::Staged::commit_if_unchanged`]): a change made at any moment after the
+/// inspection is never overwritten, and that file is reported in [`Written::skipped`].
 pub fn write_files(
     files: &[FileInspection],
     outcomes: &[FileOutcome],
     other_failures: bool,
     keep_going: bool,
 ) -> Written {
-    let mut out = Written {
-        written: vec![false; files.len()],
-        errors: Vec::new(),
-    };
+    let mut out = Written::none(files.len());
     let failed = other_failures || outcomes.iter().any(|o| !o.ok());
     if failed && !keep_going {
         return out;
@@ -188,10 +203,13 @@ pub fn write_files(
     let mut plan = Vec::new();
     for (i, (f, o)) in files.iter().zip(outcomes).enumerate() {
         if let Some(text) = &o.text {
-            match std::fs::read(&f.path) {
+            match fsutil::read_bytes(&f.path) {
                 Ok(now) if now == f.text.as_bytes() => plan.push((i, text)),
-                Ok(_) => out.errors.push(Error::ChangedOnDisk(f.path.clone())),
-                Err(e) => out.errors.push(Error::io(&f.path, e)),
+                Ok(_) | Err(Error::NotRegularFile { .. } | Error::IsADirectory { .. }) => {
+                    out.skipped[i] = true;
+                    out.errors.push(Error::ChangedOnDisk(f.path.clone()));
+                }
+                Err(e) => out.errors.push(e),
             }
         }
     }
@@ -205,10 +223,14 @@ pub fn write_files(
         }
     }
     if out.errors.is_empty() || keep_going {
+        fsutil::test_pause_before_rename();
         for (i, s) in staged {
-            match s.commit() {
+            match s.commit_if_unchanged(Some(files[i].text.as_bytes())) {
                 Ok(()) => out.written[i] = true,
-                Err(e) => out.errors.push(e),
+                Err(e) => {
+                    out.skipped[i] = matches!(e, Error::ChangedOnDisk(_));
+                    out.errors.push(e);
+                }
             }
         }
     }
@@ -320,6 +342,9 @@ pub struct FileReport {
     pub recipients: Vec<String>,
     /// Where they came from (`null` for `--gpg-recipients`).
     pub recipients_file: Option<PathBuf>,
+    /// Whether it was left as is because it changed on disk after it was read (a concurrent
+    /// edit or recrypt): its values were not re-encrypted; run `recrypt` again.
+    pub skipped: bool,
     /// Its values.
     pub values: Vec<ValueOutcome>,
     /// Whether it was rewritten.
@@ -345,6 +370,8 @@ pub struct Tally {
     pub recrypt: usize,
     /// Values re-encrypted and written.
     pub recrypted: usize,
+    /// Files left as is because they changed on disk after they were read.
+    pub skipped: usize,
     /// Stale values.
     pub stale: usize,
     /// Unreadable values.
@@ -396,7 +423,7 @@ impl Report {
         keys: &dyn KeyMaterial,
         files: &[FileInspection],
         broken: &[Error],
-        done: Option<(&[FileOutcome], &[bool])>,
+        done: Option<(&[FileOutcome], &Written)>,
         target: Scheme,
         all: bool,
     ) -> Report {
@@ -413,9 +440,11 @@ impl Report {
             t.migrate += c.migrate;
             t.wildcard += c.wildcard;
             t.unreadable += c.unreadable;
-            let outcome = done.map(|(o, w)| (&o[i], w[i]));
+            let outcome = done.map(|(o, w)| (&o[i], w.written[i]));
             let written = outcome.is_some_and(|(_, w)| w);
+            let skipped = done.is_some_and(|(_, w)| w.skipped[i]);
             t.files_written += usize::from(written);
+            t.skipped += usize::from(skipped);
             let failed: HashMap<usize, &Error> = outcome
                 .map(|(o, _)| o.errors.iter().map(|(vi, e)| (*vi, e)).collect())
                 .unwrap_or_default();
@@ -494,6 +523,7 @@ impl Report {
                     .desired
                     .as_ref()
                     .and_then(|d| d.recipients.file().map(Path::to_path_buf)),
+                skipped,
                 values,
                 written,
             });
@@ -511,6 +541,7 @@ impl Report {
                 path,
                 recipients: Vec::new(),
                 recipients_file: None,
+                skipped: false,
                 values: Vec::new(),
                 written: false,
             });
@@ -665,6 +696,7 @@ mod tests {
         let w = write_files(std::slice::from_ref(&insp), &out, false, false);
         assert_eq!(w.written, vec![false]);
         assert!(matches!(w.errors[..], [Error::ChangedOnDisk(_)]));
+        assert_eq!(w.skipped, vec![true]);
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             "edited meanwhile\n"
@@ -701,14 +733,9 @@ mod tests {
         let mut outcomes = recrypt_files(&keys, &files, method, method, false, &|| {});
         // A failure is keyed by value position, not found back by line and column.
         outcomes[0].errors.push((2, Error::NoRecipients));
-        let report = Report::new(
-            &keys,
-            &files,
-            &[],
-            Some((&outcomes, &[true])),
-            method,
-            false,
-        );
+        let mut w = Written::none(1);
+        w.written[0] = true;
+        let report = Report::new(&keys, &files, &[], Some((&outcomes, &w)), method, false);
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         let values = json["files"][0]["values"].as_array().unwrap();
         assert_eq!(values[2]["error"], Error::NoRecipients.to_string());

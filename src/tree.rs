@@ -169,7 +169,7 @@ impl FileSet {
         let mut bytes = Vec::with_capacity(locations.len());
         for l in &locations {
             bytes.push(match l {
-                Location::Disk(p) => std::fs::read(p).map_err(|e| Error::io(p, e))?,
+                Location::Disk(p) => crate::fsutil::read_bytes(p)?,
                 Location::Index(p) => from_index.next().ok_or_else(|| Error::GitMalformed {
                     command: "cat-file",
                     message: format!("nothing for {p}"),

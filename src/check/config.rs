@@ -217,11 +217,22 @@ impl Config {
     /// [`CONFIG_FILE`] at or above `cwd`, else the defaults.
     pub fn discover(explicit: Option<&Path>, cwd: Option<&Path>) -> Result<Config, Error> {
         let path = match explicit {
-            Some(p) if !p.is_file() => {
+            Some(p) if p.symlink_metadata().is_err() => {
                 return Err(Error::Config {
                     path: p.to_path_buf(),
                     message: "config file does not exist".into(),
                 })
+            }
+            Some(p) if !p.is_file() => {
+                let what = match crate::fsutil::require_regular(p) {
+                    Err(Error::NotRegularFile { kind, .. }) => kind,
+                    Err(Error::IsADirectory { .. }) => "a directory",
+                    _ => "something that cannot be read",
+                };
+                return Err(Error::Config {
+                    path: p.to_path_buf(),
+                    message: format!("config file is {what}, not a regular file"),
+                });
             }
             Some(p) => Some(p.to_path_buf()),
             None => cwd.and_then(|d| {

@@ -3,6 +3,7 @@
 //! report serialises to the documented JSON schema (README, `check --format json`).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -140,8 +141,62 @@ impl Checker<'_> {
             })
             .collect();
         findings.extend(per_file.into_iter().flatten());
+        findings.extend(leftover_findings(set));
         Report::new(set.files.len(), findings, self.config())
     }
+}
+
+/// The temp files interrupted runs left next to the work-tree files of `set` (see
+/// [`crate::leftover`]), shown below the directory the user named where possible.
+fn leftover_findings(set: &FileSet) -> Vec<Finding> {
+    let mut shown: HashMap<PathBuf, PathBuf> = HashMap::new();
+    for f in &set.files {
+        let (Some(p), Some(display_dir)) = (f.path(), f.display.parent()) else {
+            continue;
+        };
+        let Some(real_dir) = std::fs::canonicalize(p)
+            .ok()
+            .and_then(|r| r.parent().map(Path::to_path_buf))
+        else {
+            continue;
+        };
+        let same = std::fs::canonicalize(if display_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            display_dir
+        })
+        .is_ok_and(|d| d == real_dir);
+        let display = if same {
+            display_dir.to_path_buf()
+        } else {
+            real_dir.clone()
+        };
+        shown.entry(real_dir).or_insert(display);
+    }
+    crate::leftover::find(shown.keys().map(PathBuf::as_path))
+        .into_iter()
+        .map(|l| {
+            let dir = l.path.parent().and_then(|d| shown.get(d));
+            let path = match (dir, l.path.file_name()) {
+                (Some(d), Some(n)) => d.join(n),
+                _ => l.path.clone(),
+            };
+            Finding {
+                rule: Rule::LeftoverTempFile,
+                severity: Rule::LeftoverTempFile.severity(),
+                path,
+                line: 1,
+                column: 1,
+                message: format!(
+                    "temp file left by an interrupted eyaml-gpg run (process {}, no longer \
+                     running): delete it, or run `eyaml-gpg recrypt` on this tree, which \
+                     removes it",
+                    l.pid
+                ),
+                key: None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

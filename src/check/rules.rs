@@ -64,11 +64,13 @@ pub enum Rule {
     DeniedRecipient,
     /// A recipients file whose resolved keys differ from the recipients lock.
     RecipientsLock,
+    /// A temp file an interrupted eyaml-gpg run (killed while writing) left next to a file.
+    LeftoverTempFile,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -83,6 +85,7 @@ impl Rule {
         Rule::RequiredRecipient,
         Rule::DeniedRecipient,
         Rule::RecipientsLock,
+        Rule::LeftoverTempFile,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -102,6 +105,7 @@ impl Rule {
             Rule::RequiredRecipient => "required-recipient",
             Rule::DeniedRecipient => "denied-recipient",
             Rule::RecipientsLock => "recipients-lock",
+            Rule::LeftoverTempFile => "leftover-temp-file",
         }
     }
 
@@ -113,7 +117,7 @@ impl Rule {
     /// The severity of the rule's findings (a value of a scheme this tool cannot read is only a warning of `bad-enc`).
     pub fn severity(&self) -> Severity {
         match self {
-            Rule::RecipientHygiene => Severity::Warning,
+            Rule::RecipientHygiene | Rule::LeftoverTempFile => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
             .map_err(|e| UsageError(format!("--gpg-recipients: {e}")))?;
         Some(RecipientsCheck::from_keys(keys))
     } else if let Some(f) = &ctx.settings.recipients_file {
-        let bytes = std::fs::read(f).map_err(|e| eyaml_gpg::Error::io(f, e))?;
+        let bytes = eyaml::read_bytes(f)?;
         Some(checker.recipients_file(f, &bytes, resolve))
     } else {
         None

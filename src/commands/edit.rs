@@ -16,7 +16,7 @@ use std::sync::{Mutex, Once};
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::edit::{self, Options, Outcome, Problem, Session};
 use eyaml_gpg::scheme::Material;
-use eyaml_gpg::{eyaml, keys};
+use eyaml_gpg::{eyaml, keys, leftover};
 use zeroize::Zeroizing;
 
 use super::Context;
@@ -33,6 +33,10 @@ const STARTING: u32 = u32::MAX;
 static EDITOR_INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Set once a signal handler has decided to end the process.
 static TERMINATING: AtomicBool = AtomicBool::new(false);
+/// Whether the edit's result is in place; held while saving, so that a signal handler waits
+/// for a save in progress (no temp file left, no half-done state) and then says truthfully
+/// whether the file was changed.
+static SAVED: Mutex<bool> = Mutex::new(false);
 
 /// Runs `edit`.
 pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
@@ -74,6 +78,7 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
     let editor = find_editor()?;
     ctx.ui.debug(&format!("editor: {editor:?}"));
 
+    remove_stale_edit_dirs(ctx);
     let temp = SecretDir::create(path)?;
     let edit_file = temp.write_edit_file(path, &session.editor_text())?;
     ctx.ui
@@ -100,7 +105,16 @@ pub fn run(ctx: &Context, args: &EditArgs) -> Result<ExitCode> {
                     "{} value(s) encrypted, {} kept, {} removed",
                     c.encrypted, c.kept, c.removed
                 ));
+                let mut saved = lock_saved();
+                if TERMINATING.load(Ordering::SeqCst) {
+                    // A signal came first: its handler cancels the edit and ends the process.
+                    drop(saved);
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 edit::save(path, before.as_deref(), &c.text)?;
+                *saved = true;
                 return Ok(ExitCode::SUCCESS);
             }
             Err(Problem::Fatal(e)) => return Err(e.into()),
@@ -314,11 +328,56 @@ fn lock_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     SECRET_DIRS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn lock_saved() -> std::sync::MutexGuard<'static, bool> {
+    SAVED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Wipes every registered directory.
 fn wipe_all() {
     let mut dirs = lock_dirs();
     for d in dirs.drain(..) {
         let _ = eyaml::wipe_dir(&d);
+    }
+}
+
+/// Wipes the edit directories that earlier edits of this user left behind when they could not
+/// clean up (killed by SIGKILL, aborted, power loss): they hold plaintext. Only directories of
+/// our naming scheme, owned by this user, whose process no longer runs; each one is named on
+/// standard error.
+fn remove_stale_edit_dirs(ctx: &Context) {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    for base in temp_bases() {
+        let Ok(entries) = fs::read_dir(&base) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("eyaml-gpg-edit-"))
+                .and_then(leftover::suffix_pid)
+            else {
+                continue;
+            };
+            let ours = e
+                .metadata()
+                .is_ok_and(|m| m.is_dir() && !m.is_symlink() && m.uid() == uid);
+            if !ours || leftover::process_alive(pid) {
+                continue;
+            }
+            let dir = e.path();
+            match eyaml::wipe_dir(&dir) {
+                Ok(()) => ctx.ui.warn(&format!(
+                    "removed {}: the edit text of an edit that ended without cleaning up (process {pid}, no longer running)",
+                    dir.display()
+                )),
+                Err(err) => ctx.ui.warn(&format!(
+                    "{}: edit text left by an interrupted edit (process {pid}); cannot remove it: {err}",
+                    dir.display()
+                )),
+            }
+        }
     }
 }
 
@@ -351,15 +410,22 @@ fn install_handlers() -> Result<()> {
     let mut result = Ok(());
     ONCE.call_once(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        use signal_hook::iterator::exfiltrator::WithOrigin;
+        use signal_hook::low_level::siginfo::Cause;
+        match signal_hook::iterator::SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP]) {
             Ok(mut signals) => {
                 std::thread::spawn(move || {
-                    for sig in signals.forever() {
+                    for origin in signals.forever() {
+                        let sig = origin.signal;
                         let editor = EDITOR_PID.load(Ordering::SeqCst);
+                        // The terminal's Ctrl-C (sent by the kernel to the whole foreground
+                        // group) reaches the editor too, and the editor decides (vim ignores
+                        // it); a SIGINT some process sent with kill(2) cancels like SIGTERM.
+                        let from_terminal = origin.cause == Cause::Kernel;
                         if sig == SIGINT
+                            && from_terminal
                             && (editor != 0 || EDITOR_INTERRUPTED.load(Ordering::SeqCst))
                         {
-                            // The editor got the terminal's Ctrl-C too; it decides.
                             continue;
                         }
                         TERMINATING.store(true, Ordering::SeqCst);
@@ -368,9 +434,16 @@ fn install_handlers() -> Result<()> {
                                 .args(["-TERM", &editor.to_string()])
                                 .status();
                         }
+                        // Waits for a save in progress to finish.
+                        let saved = *lock_saved();
                         wipe_all();
+                        let what = if saved {
+                            "the edit had already been saved to the file"
+                        } else {
+                            "the file was not changed"
+                        };
                         eprintln!(
-                            "eyaml-gpg: interrupted by signal {sig}; the file was not changed and the temporary edit text was removed"
+                            "eyaml-gpg: interrupted by signal {sig}; {what}, and the temporary edit text was removed"
                         );
                         std::process::exit(128 + sig);
                     }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 use eyaml_gpg::eyaml::{Patterns, Walk};
+use eyaml_gpg::leftover;
 use eyaml_gpg::recrypt::{self, Report};
 use eyaml_gpg::recrypt::{FileInspection, RecipientOverride, StateCounts, ValueState};
 use eyaml_gpg::scheme::{Backend, EncryptionKey, KeyId, KeyMaterial, Material, Scheme};
@@ -28,6 +29,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         ));
     };
     let paths = collect(ctx, &args.paths, &args.extension)?;
+    clean_leftovers(ctx, &paths, args.dry_run);
     let mut store = ctx.keystore()?;
     if args.dry_run {
         // Nothing is encrypted, only key ids compared: the GnuPG trust rule does not apply,
@@ -112,7 +114,7 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         &material,
         &files,
         &broken,
-        Some((&outcomes, &written.written)),
+        Some((&outcomes, &written)),
         target,
         args.all,
     );
@@ -145,52 +147,57 @@ pub fn run(ctx: &Context, args: &RecryptArgs) -> Result<ExitCode> {
         others(&t.states())
     );
     if failed_files + write_errors > 0 {
-        let why = if args.keep_going {
-            format!(
-                "{} file{} not written",
-                failed_files + write_errors,
-                plural(failed_files + write_errors)
-            )
+        let skipped = t.skipped;
+        let other_write = write_errors - skipped;
+        let mut parts = Vec::new();
+        if failed_values > 0 {
+            parts.push(format!(
+                "{failed_values} value{} failed",
+                plural(failed_values)
+            ));
+        }
+        let untrusted = broken
+            .iter()
+            .filter(|e| matches!(e.root(), Error::Untrusted { .. }))
+            .count();
+        if untrusted > 0 {
+            parts.push(format!(
+                "{untrusted} file{} {} a recipient key that is not trusted (see above)",
+                plural(untrusted),
+                if untrusted == 1 { "has" } else { "have" }
+            ));
+        }
+        let other = broken.len() - untrusted;
+        if other > 0 {
+            parts.push(format!(
+                "{other} file{} could not be inspected",
+                plural(other)
+            ));
+        }
+        if skipped > 0 {
+            parts.push(format!(
+                "{skipped} file{} skipped: changed on disk after being read, left as is (run recrypt again)",
+                plural(skipped)
+            ));
+        }
+        if other_write > 0 {
+            parts.push(format!(
+                "{other_write} file{} could not be written",
+                plural(other_write)
+            ));
+        }
+        let only_skipped = skipped > 0 && other_write == 0 && failed_files == 0;
+        let why = if args.keep_going || only_skipped {
+            parts.join("; ")
         } else if files_written == 0 {
-            let mut parts = Vec::new();
-            if failed_values > 0 {
-                parts.push(format!(
-                    "{failed_values} value{} failed",
-                    plural(failed_values)
-                ));
-            }
-            let untrusted = broken
-                .iter()
-                .filter(|e| matches!(e.root(), Error::Untrusted { .. }))
-                .count();
-            if untrusted > 0 {
-                parts.push(format!(
-                    "{untrusted} file{} {} a recipient key that is not trusted (see above)",
-                    plural(untrusted),
-                    if untrusted == 1 { "has" } else { "have" }
-                ));
-            }
-            let other = broken.len() - untrusted;
-            if other > 0 {
-                parts.push(format!(
-                    "{other} file{} could not be inspected",
-                    plural(other)
-                ));
-            }
-            if write_errors > 0 {
-                parts.push(format!(
-                    "{write_errors} file{} could not be written",
-                    plural(write_errors)
-                ));
-            }
             format!(
                 "nothing written: {} (--keep-going writes the files that succeeded)",
                 parts.join(", ")
             )
         } else {
             format!(
-                "{write_errors} file{} could not be replaced after the others were",
-                plural(write_errors)
+                "{other_write} file{} could not be replaced after the others were",
+                plural(other_write)
             )
         };
         return Err(anyhow!("{line}; {why}"));
@@ -218,6 +225,28 @@ fn warn_untrusted(ctx: &Context, store: &mut eyaml_gpg::Keystore, files: &[FileI
         }
     }
     store.set_always_trust(true);
+}
+
+/// Removes the temp files a killed earlier run (recrypt or edit) left next to these files
+/// (a dry run only reports them), saying so.
+fn clean_leftovers(ctx: &Context, paths: &[PathBuf], dry_run: bool) {
+    let dirs = leftover::dirs_of(paths.iter().map(PathBuf::as_path));
+    for l in leftover::find(dirs.iter().map(PathBuf::as_path)) {
+        let what = format!(
+            "{}: temp file left by an interrupted eyaml-gpg run (process {}, no longer running)",
+            shown(&l.path).display(),
+            l.pid
+        );
+        if dry_run {
+            ctx.ui
+                .warn(&format!("{what}; recrypt without --dry-run removes it"));
+        } else {
+            match leftover::remove(&l) {
+                Ok(()) => ctx.ui.warn(&format!("removed {what}")),
+                Err(e) => ctx.ui.warn(&format!("{what}; cannot remove it: {e}")),
+            }
+        }
+    }
 }
 
 /// Reports a file's failed values, one line per distinct reason (a key missing for a whole

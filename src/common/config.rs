@@ -59,8 +59,14 @@ fn config_paths() -> Vec<PathBuf> {
 }
 
 fn load_file(path: &Path) -> Result<BTreeMap<String, Value>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("{}: cannot read config file: {e}", path.display())))?;
+    // A directory, FIFO or device is refused, saying what it is (never read: a FIFO blocks).
+    let text = eyaml_gpg::eyaml::read_text(path).map_err(|e| match e {
+        eyaml_gpg::Error::Io { source, .. } => UsageError(format!(
+            "{}: cannot read config file: {source}",
+            path.display()
+        )),
+        e => UsageError(format!("{e}: cannot use it as a config file")),
+    })?;
     if text.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -135,7 +141,7 @@ impl ConfigFiles {
     pub fn read() -> Result<ConfigFiles> {
         let mut out = ConfigFiles::default();
         for path in config_paths() {
-            if !path.is_file() {
+            if path.symlink_metadata().is_err() {
                 if std::env::var_os("EYAML_CONFIG").is_some_and(|p| Path::new(&p) == path) {
                     return Err(UsageError(format!(
                         "{}: config file (from EYAML_CONFIG) does not exist",

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod input;
+pub mod process;
 pub mod ui;
 
 use std::fmt;

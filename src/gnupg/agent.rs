@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use sequoia_openpgp as openpgp;
 
@@ -109,6 +110,28 @@ pub struct Agent {
     /// Held while a key is used for the first time.
     first_use: Mutex<()>,
     options: Vec<String>,
+    /// How long a reply that needs no person may take ([`reply_timeout`]).
+    timeout: Duration,
+}
+
+/// How long a reply may take when the agent may be showing a pinentry (a protected key whose
+/// passphrase is not cached): a person is typing, so minutes, but not forever (gpg-agent's
+/// own `pinentry-timeout` is unlimited by default).
+const PINENTRY_WAIT: Duration = Duration::from_secs(600);
+
+/// The default for replies that need no person: generous for a loaded machine, short enough
+/// that a hung agent is reported instead of hanging the command.
+const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `EYAML_GPG_AGENT_TIMEOUT` (seconds, fractions allowed) or 30 s: how long a connection, and
+/// each reply that needs no pinentry, may take.
+fn reply_timeout() -> Duration {
+    std::env::var("EYAML_GPG_AGENT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(DEFAULT_REPLY_TIMEOUT)
 }
 
 impl std::fmt::Debug for Agent {
@@ -154,6 +177,7 @@ impl Agent {
             warmed: Mutex::new(std::collections::HashSet::new()),
             first_use: Mutex::new(()),
             options: tty_options(),
+            timeout: reply_timeout(),
         }
     }
 
@@ -179,6 +203,14 @@ impl Agent {
         let socket = PathBuf::from(String::from_utf8_lossy(&out).trim());
         let mut conn = match self.open(&socket) {
             Ok(c) => c,
+            // Something answers there but not as an agent should (hung, flooding): starting
+            // another agent would meet the same socket.
+            Err(e @ (Failure::Timeout { .. } | Failure::Protocol(_))) => {
+                return Err(Error::AgentUnreachable(format!(
+                    "gpg-agent at {} is not usable: {e}",
+                    socket.display()
+                )))
+            }
             Err(_) => {
                 // Not running yet: start it as gpg would.
                 let launched = run(
@@ -269,7 +301,7 @@ impl Agent {
 
     /// A new connection, told where pinentry should show up.
     fn open(&self, socket: &Path) -> std::result::Result<Connection, Failure> {
-        let mut c = Connection::connect(socket)?;
+        let mut c = Connection::connect(socket, self.timeout)?;
         for o in &self.options {
             // An option the agent does not know (no display support) is not fatal.
             if let Err(Failure::Io(e)) = c.transact(o, &mut |_| None) {
@@ -296,8 +328,10 @@ impl Agent {
             })?,
         };
         let r = f(&mut conn);
-        // A connection that failed at the socket level is dropped, not reused.
-        if !matches!(r, Err(Failure::Io(_))) {
+        conn.set_timeout(self.timeout);
+        // Only a connection that ended its last reply cleanly is reused (not one that failed
+        // at the socket level, timed out or went out of step).
+        if matches!(r, Ok(_) | Err(Failure::Agent { .. })) {
             self.pool
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -344,6 +378,9 @@ impl Agent {
             self.with_conn(|c| {
                 c.transact(&format!("SETKEY {}", held.keygrip), &mut |_| None)?;
                 c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
+                if held.protected && !held.cached {
+                    c.set_timeout(PINENTRY_WAIT);
+                }
                 c.transact("PKDECRYPT", &mut |kw| {
                     (kw == "CIPHERTEXT").then(|| Zeroizing::new(sexp.clone()))
                 })
@@ -386,6 +423,9 @@ impl Agent {
         let r = self.with_conn(|c| {
             let kek = c.transact("KEYWRAP_KEY --export", &mut |_| None)?;
             c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
+            if held.protected && !held.cached {
+                c.set_timeout(PINENTRY_WAIT);
+            }
             let wrapped = c.transact(&format!("EXPORT_KEY {}", held.keygrip), &mut |_| None)?;
             Ok((kek.data, wrapped.data))
         })?;
@@ -410,6 +450,9 @@ impl Agent {
             }
             Err(Failure::Io(e)) => {
                 return Err(Error::AgentUnreachable(format!("connection lost: {e}")))
+            }
+            Err(e @ Failure::Timeout { .. }) => {
+                return Err(Error::AgentUnreachable(format!("EXPORT_KEY: {e}")))
             }
             Err(_) => Export::Unavailable,
         };
@@ -727,6 +770,7 @@ fn agent_error(e: Failure, what: &str, key: &str) -> Error {
             Error::AgentMissingKey(format!("the secret key {key}"))
         }
         Failure::Io(e) => Error::AgentUnreachable(format!("connection lost during {what}: {e}")),
+        e @ Failure::Timeout { .. } => Error::AgentUnreachable(format!("{what}: {e}")),
         e => Error::Agent(format!("{what} failed for {key}: {e}")),
     }
 }

@@ -1,15 +1,29 @@
 //! A small client of Assuan, the line protocol gpg-agent speaks on its Unix socket: send a
 //! command line, answer `INQUIRE`s with `D` lines and `END`, collect `D` data and `S` status
 //! lines until `OK` or `ERR`. Only what eyaml-gpg needs; no Sequoia here.
+//!
+//! A server is not trusted to behave: every reply must arrive within a deadline (a server
+//! that accepts and never answers fails with [`Failure::Timeout`] naming the socket), a line
+//! longer than the protocol's 1000 bytes is refused instead of buffered, and a reply's data is
+//! capped ([`MAX_REPLY_DATA`]), so a server flooding bytes cannot exhaust memory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
 /// Assuan lines are limited to 1000 bytes including the newline; stay well below.
 const MAX_DATA_LINE: usize = 900;
+
+/// The longest line accepted from the server, without its line end: the Assuan limit of 1000
+/// bytes (libassuan's `ASSUAN_LINELENGTH` adds room for CR LF).
+pub const MAX_LINE: usize = 1000;
+
+/// The most data one reply may carry: far above the largest answer eyaml-gpg asks for (an
+/// exported RSA-4096 key is under 4 KiB).
+pub const MAX_REPLY_DATA: usize = 1 << 20;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -23,8 +37,15 @@ pub enum Failure {
         /// The agent's description.
         text: String,
     },
-    /// The agent said something this client does not understand.
+    /// The agent said something this client does not understand, or too much.
     Protocol(String),
+    /// No complete reply within the deadline.
+    Timeout {
+        /// The socket.
+        socket: PathBuf,
+        /// The deadline that passed.
+        after: Duration,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -33,6 +54,12 @@ impl std::fmt::Display for Failure {
             Failure::Io(e) => write!(f, "{e}"),
             Failure::Agent { code, text } => write!(f, "{text} (error {code})"),
             Failure::Protocol(m) => write!(f, "protocol error: {m}"),
+            Failure::Timeout { socket, after } => write!(
+                f,
+                "no answer from {} within {} s (EYAML_GPG_AGENT_TIMEOUT sets the limit)",
+                socket.display(),
+                after.as_secs_f64()
+            ),
         }
     }
 }
@@ -56,19 +83,32 @@ pub struct Response {
 pub struct Connection {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    socket: PathBuf,
+    /// How long a reply may take (see [`Connection::set_timeout`]).
+    timeout: Duration,
 }
 
 impl Connection {
-    /// Connects to the socket at `path` and reads the server's greeting.
-    pub fn connect(path: &Path) -> Result<Connection, Failure> {
+    /// Connects to the socket at `path` and reads the server's greeting, which must arrive
+    /// within `timeout` (as must every later reply, unless changed).
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Connection, Failure> {
         let stream = UnixStream::connect(path)?;
+        stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
         let mut conn = Connection {
             reader: BufReader::new(stream),
             writer,
+            socket: path.to_path_buf(),
+            timeout,
         };
         conn.finish(&mut |_| None)?;
         Ok(conn)
+    }
+
+    /// Sets how long the next replies may take (a reply that waits for a person at a
+    /// pinentry needs longer than one the agent computes).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// Sends one command line and reads the reply; `inquire` answers `INQUIRE <keyword>`
@@ -94,17 +134,10 @@ impl Connection {
     ) -> Result<Response, Failure> {
         let mut response = Response::default();
         let mut line = Zeroizing::new(Vec::with_capacity(1024));
+        let deadline = Instant::now() + self.timeout;
         loop {
             line.clear();
-            if self.reader.read_until(b'\n', &mut line)? == 0 {
-                return Err(Failure::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the agent closed the connection",
-                )));
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-            }
+            self.read_line(&mut line, deadline)?;
             let (word, rest) = split_word(&line);
             match word {
                 b"OK" => return Ok(response),
@@ -117,8 +150,22 @@ impl Connection {
                         text: desc.to_string(),
                     });
                 }
-                b"D" => unescape_into(rest, &mut response.data),
+                b"D" => {
+                    if response.data.len() + rest.len() > MAX_REPLY_DATA {
+                        return Err(Failure::Protocol(format!(
+                            "{} sent more than {MAX_REPLY_DATA} bytes of data in one reply",
+                            self.socket.display()
+                        )));
+                    }
+                    unescape_into(rest, &mut response.data)
+                }
                 b"S" => {
+                    if response.status.len() >= MAX_REPLY_DATA / MAX_LINE {
+                        return Err(Failure::Protocol(format!(
+                            "{} sent too many status lines in one reply",
+                            self.socket.display()
+                        )));
+                    }
                     let text = String::from_utf8_lossy(rest);
                     let (k, v) = text.split_once(' ').unwrap_or((&text, ""));
                     response.status.push((k.to_string(), v.to_string()));
@@ -141,6 +188,67 @@ impl Connection {
                         String::from_utf8_lossy(other)
                     )))
                 }
+            }
+        }
+    }
+
+    /// Reads one line (without its line end) into `line`, failing when the deadline passes,
+    /// the line exceeds [`MAX_LINE`] or the server closes the connection.
+    fn read_line(&mut self, line: &mut Vec<u8>, deadline: Instant) -> Result<(), Failure> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timeout = Failure::Timeout {
+                socket: self.socket.clone(),
+                after: self.timeout,
+            };
+            if left.is_zero() {
+                return Err(timeout);
+            }
+            self.reader.get_ref().set_read_timeout(Some(left))?;
+            let (used, done) = {
+                let buf = match self.reader.fill_buf() {
+                    Ok(b) => b,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(timeout)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Failure::Io(e)),
+                };
+                if buf.is_empty() {
+                    return Err(Failure::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} closed the connection", self.socket.display()),
+                    )));
+                }
+                let newline = buf.iter().position(|b| *b == b'\n');
+                let part = &buf[..newline.unwrap_or(buf.len())];
+                // One byte over for an optional CR before the LF.
+                if line.len() + part.len() > MAX_LINE + 1 {
+                    return Err(Failure::Protocol(format!(
+                        "{} sent a line longer than {MAX_LINE} bytes",
+                        self.socket.display()
+                    )));
+                }
+                line.extend_from_slice(part);
+                (newline.map_or(buf.len(), |i| i + 1), newline.is_some())
+            };
+            self.reader.consume(used);
+            if done {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() > MAX_LINE {
+                    return Err(Failure::Protocol(format!(
+                        "{} sent a line longer than {MAX_LINE} bytes",
+                        self.socket.display()
+                    )));
+                }
+                return Ok(());
             }
         }
     }

@@ -160,9 +160,14 @@ pub fn load_public_keys(
     home: &Path,
 ) -> Result<(usize, PublicKeySource, usize)> {
     let origin = KeyOrigin::GnupgHome(home.to_path_buf());
+    // An unreadable home would otherwise look like one without keys ("No key found").
+    std::fs::read_dir(home).map_err(|e| Error::Keyring {
+        path: home.to_path_buf(),
+        message: format!("cannot read the GnuPG home: {e}"),
+    })?;
     let kbx = home.join("pubring.kbx");
     let legacy = home.join("pubring.gpg");
-    if kbx.is_file() {
+    if keyring_file(&kbx)? {
         let data = std::fs::read(&kbx).map_err(|e| Error::io(&kbx, e))?;
         let (mut n, mut skipped) = (0, 0);
         for block in keybox::keyblocks(&data, &kbx)? {
@@ -173,7 +178,7 @@ pub fn load_public_keys(
         }
         return Ok((n, PublicKeySource::Keybox, skipped));
     }
-    if legacy.is_file() {
+    if keyring_file(&legacy)? {
         let data = std::fs::read(&legacy).map_err(|e| Error::io(&legacy, e))?;
         if data.is_empty() {
             return Ok((0, PublicKeySource::Keyring, 0));
@@ -195,6 +200,36 @@ pub fn load_public_keys(
         return Ok((n, PublicKeySource::Export, 0));
     }
     Ok((0, PublicKeySource::None, 0))
+}
+
+/// Whether a keyring file of a home is there: `false` when nothing has that name; an error
+/// naming it when it is there but is not a readable regular file (a directory, a link to
+/// `/dev/zero`, unreadable), which would otherwise pass for a home without keys.
+fn keyring_file(path: &Path) -> Result<bool> {
+    match path.symlink_metadata() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(Error::Keyring {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        }
+        Ok(_) => {}
+    }
+    let why = match crate::fsutil::require_regular(path) {
+        Ok(()) => match std::fs::File::open(path) {
+            Ok(_) => return Ok(true),
+            Err(e) => e.to_string(),
+        },
+        Err(Error::IsADirectory { .. }) => "is a directory, not a keyring".to_string(),
+        Err(Error::NotRegularFile { kind, .. }) => format!("is {kind}, not a keyring"),
+        Err(Error::Io { source, .. }) => source.to_string(),
+        Err(e) => e.to_string(),
+    };
+    Err(Error::Keyring {
+        path: path.to_path_buf(),
+        message: why,
+    })
 }
 
 /// Whether the home keeps its keys in keyboxd (`use-keyboxd` in `common.conf`, GnuPG 2.4.1+).

@@ -176,6 +176,13 @@ const EXPECTED: &[(&str, usize, usize, &str, &str)] = &[
         "error",
         "unknown-recipient",
     ),
+    (
+        "orphan/.orphan.eyaml.eyaml-gpg-4194305-1f-0.part",
+        1,
+        1,
+        "warning",
+        "leftover-temp-file",
+    ),
     ("orphan/orphan.eyaml", 3, 13, "error", "no-recipients"),
 ];
 
@@ -223,7 +230,7 @@ fn planted_tree_human_exact() {
     let expected = std::fs::read_to_string(fixtures().join("check/expected.txt")).unwrap();
     assert_eq!(text, expected);
     assert!(
-        stderr(&out).contains("checked 8 file(s): 23 error(s), 4 warning(s)"),
+        stderr(&out).contains("checked 8 file(s): 23 error(s), 5 warning(s)"),
         "{}",
         stderr(&out)
     );
@@ -243,7 +250,7 @@ fn planted_tree_json_exact() {
     assert_eq!(got["version"], 1);
     assert_eq!(got["files_checked"], 8);
     assert_eq!(got["summary"]["errors"], 23);
-    assert_eq!(got["summary"]["warnings"], 4);
+    assert_eq!(got["summary"]["warnings"], 5);
     let findings = got["findings"].as_array().unwrap();
     let tuples: Vec<_> = findings
         .iter()

@@ -955,16 +955,37 @@ fn ctrl_c_reaches_the_editor_and_the_edit_text_is_removed() {
     let e = Edit::new();
     let t = e.t_file();
     let (before, i) = (read(&t), ino(&t));
-    let (mut child, _editor) = start_waiting_edit(&e);
-    // The terminal sends SIGINT to the whole foreground process group (setsid made it ours).
-    kill("-INT", &format!("-{}", child.id()));
+    // A real terminal (`script`): its Ctrl-C is a SIGINT from the kernel to the whole
+    // foreground process group, editor included (a SIGINT sent with kill(2) cancels instead).
+    let ready = e.env.join("ready");
+    let keys = bob().join(" ");
+    let mut child = e
+        .env
+        .command("script")
+        .args([
+            "-qec",
+            &format!("exec {BIN} {keys} edit t.eyaml"),
+            "/dev/null",
+        ])
+        .env("EDITOR", e.env.editor())
+        .env("EYAML_READY", &ready)
+        .env("EYAML_SED", "s/alpha/CHANGED/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready);
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"\x03").unwrap();
+    drop(stdin);
     let status = wait_timeout(&mut child, Duration::from_secs(10));
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status, Some(1), "{err}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(status, Some(1), "exit {status:?}: {out}");
     assert!(
-        err.contains("Editor did not exit successfully (killed by signal 2), aborting"),
-        "{err}"
+        out.contains("Editor did not exit successfully (killed by signal 2), aborting"),
+        "{out}"
     );
     assert_untouched(&t, &before, i);
     e.assert_no_temp_left();
