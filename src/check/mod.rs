@@ -18,6 +18,7 @@
 
 mod checker;
 mod config;
+mod hiera;
 mod lines;
 mod report;
 mod rules;
@@ -25,5 +26,6 @@ mod secrets;
 
 pub use checker::{Checker, RecipientsCheck};
 pub use config::{Allow, Config, CONFIG_FILE, DEFAULT_SECRET_KEYS};
+pub use hiera::HieraGate;
 pub use report::{FailOn, Report, Summary};
 pub use rules::{Finding, Rule, Severity};

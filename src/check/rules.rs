@@ -55,11 +55,15 @@ pub enum Rule {
     Yaml,
     /// Recipients named by name or e-mail, expired, revoked or soon-expiring keys.
     RecipientHygiene,
+    /// `check --hiera`: a node's hierarchy, facts file or a key's lookup fails.
+    HieraLookup,
+    /// `check --hiera`: a value a node receives is not encrypted to its server's key.
+    ServerCannotDecrypt,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 12] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -70,6 +74,8 @@ impl Rule {
         Rule::PuppetWontDecrypt,
         Rule::Yaml,
         Rule::RecipientHygiene,
+        Rule::HieraLookup,
+        Rule::ServerCannotDecrypt,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -85,6 +91,8 @@ impl Rule {
             Rule::PuppetWontDecrypt => "puppet-wont-decrypt",
             Rule::Yaml => "yaml",
             Rule::RecipientHygiene => "recipient-hygiene",
+            Rule::HieraLookup => "hiera-lookup",
+            Rule::ServerCannotDecrypt => "server-cannot-decrypt",
         }
     }
 

@@ -40,18 +40,24 @@ pub struct Context {
 impl Context {
     /// Loads the key store from every configured key source.
     pub fn keystore(&self) -> Result<Keystore> {
+        Ok(self
+            .key_sources()
+            .load_logged(&mut |m| self.ui.debug(m))?)
+    }
+
+    /// The run's OpenPGP key sources (flags, environment and configuration).
+    pub fn key_sources(&self) -> KeySources {
         let s = &self.settings;
         let (flag, config) = match s.gnupghome_from_flag {
             true => (s.gnupghome_option.clone(), None),
             false => (None, s.gnupghome_option.clone()),
         };
-        let sources = KeySources {
+        KeySources {
             keyrings: s.keyrings.clone(),
             gnupg_home: flag,
             configured_gnupg_home: config,
             always_trust: s.always_trust,
-        };
-        Ok(sources.load_logged(&mut |m| self.ui.debug(m))?)
+        }
     }
 
     /// The PKCS7 keys of the run, read only when a PKCS7 value is met.

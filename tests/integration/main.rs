@@ -18,3 +18,4 @@ mod psych;
 mod recrypt;
 mod serve;
 mod snapshots;
+mod hiera_gate;
