@@ -4,7 +4,7 @@
 //! server: the level's `gpg_gnupghome` (or the run's keys), narrowed to `server_keys` when
 //! given. Public keys only: nothing is decrypted.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,6 +59,14 @@ struct Placeholder;
 impl Decryptor for Placeholder {
     fn decrypt_value(&self, _: &EncToken) -> Result<Plaintext> {
         Ok(Plaintext::new(Vec::new()))
+    }
+}
+
+/// An error's text without the place it names (the finding gives that).
+fn text(e: &Error) -> String {
+    match e {
+        Error::At { source, .. } => source.to_string(),
+        e => e.to_string(),
     }
 }
 
@@ -118,7 +126,7 @@ impl HieraGate<'_> {
                 out.push(finding(
                     Rule::HieraLookup,
                     place(&e, facts_file),
-                    format!("facts file: {e}"),
+                    format!("facts file: {}", text(&e)),
                     None,
                 ));
                 return;
@@ -138,7 +146,7 @@ impl HieraGate<'_> {
                 out.push(finding(
                     Rule::HieraLookup,
                     place(&e, self.config),
-                    format!("node {node}: {e}"),
+                    format!("node {node}: {}", text(&e)),
                     None,
                 ));
                 return;
@@ -150,13 +158,14 @@ impl HieraGate<'_> {
                 out.push(finding(
                     Rule::HieraLookup,
                     place(&e, self.config),
-                    format!("node {node}: {e}"),
+                    format!("node {node}: {}", text(&e)),
                     None,
                 ));
                 return;
             }
         };
-        let mut keys: BTreeSet<String> = BTreeSet::new();
+        // Each key with the first (highest-priority) file that holds it.
+        let mut keys: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (i, level) in config.levels.iter().enumerate() {
             let material: Option<Arc<LevelMaterial>> = if level_keys[i].is_empty() {
                 None
@@ -180,7 +189,10 @@ impl HieraGate<'_> {
             };
             for loc in locations[i].iter().filter(|l| l.exists) {
                 if let Ok(doc) = hiera.document(&loc.path) {
-                    keys.extend(doc.keys().map(str::to_string));
+                    for k in doc.keys() {
+                        keys.entry(k.to_string())
+                            .or_insert_with(|| loc.path.clone());
+                    }
                 }
                 if level.backend != Backend::Eyaml {
                     continue;
@@ -216,12 +228,22 @@ impl HieraGate<'_> {
             }
         }
         keys.remove("lookup_options");
-        for key in &keys {
+        for (key, file) in &keys {
             if let Err(e) = hiera.lookup(key, None, &Placeholder, None) {
+                let at = match place(&e, file) {
+                    (p, 1, 1) if p == *file => {
+                        let (line, column) = crate::fsutil::read_text(file)
+                            .ok()
+                            .and_then(|t| crate::yaml::locate(&t, &[key.as_str()]))
+                            .unwrap_or((1, 1));
+                        (p, line, column)
+                    }
+                    other => other,
+                };
                 out.push(finding(
                     Rule::HieraLookup,
-                    place(&e, self.config),
-                    format!("node {node}: the lookup of '{key}' fails: {e}"),
+                    at,
+                    format!("node {node}: the lookup of '{key}' fails: {}", text(&e)),
                     Some(key.clone()),
                 ));
             }

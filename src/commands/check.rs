@@ -22,9 +22,6 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let cwd = std::env::current_dir().ok();
     let mut config = Config::discover(args.config.as_deref(), cwd.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
-    if let Some(hiera) = &args.hiera {
-        return run_hiera(ctx, args, hiera, &config, method);
-    }
     for id in &args.skip {
         match Rule::from_id(id) {
             Some(r) => {
@@ -40,6 +37,9 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     }
     if let Some(d) = args.expiry_warning {
         config.expiry_warning = std::time::Duration::from_secs(d * 86400);
+    }
+    if let Some(hiera) = &args.hiera {
+        return run_hiera(ctx, args, hiera, &config, method);
     }
     let mut patterns = vec!["*.eyaml".to_string()];
     patterns.extend(args.glob.iter().cloned());
