@@ -453,6 +453,23 @@ impl Hiera {
 }
 
 /// The key source of path interpolation, which never decrypts.
+/// The keys of one level: its own when its options name keys, loaded when its first value
+/// is decrypted (a level whose keys are never needed is never loaded), else the run's.
+struct LevelDecryptor<'a> {
+    hiera: &'a Hiera,
+    index: usize,
+    run: &'a dyn Decryptor,
+}
+
+impl Decryptor for LevelDecryptor<'_> {
+    fn decrypt_value(&self, enc: &crate::token::EncToken) -> Result<crate::crypto::Plaintext> {
+        match self.hiera.level_material(self.index)? {
+            Some(m) => m.decrypt_value(enc),
+            None => self.run.decrypt_value(enc),
+        }
+    }
+}
+
 struct NoKeys;
 
 impl Decryptor for NoKeys {
@@ -589,15 +606,12 @@ impl Invocation<'_> {
                 self.note(|| "Path not found".into());
                 return Ok(None);
             }
-            let material = match level.backend {
-                Backend::Eyaml => self.hiera.level_material(index)?,
-                _ => None,
+            let keys = LevelDecryptor {
+                hiera: self.hiera,
+                index,
+                run: self.keys,
             };
-            let keys: &dyn Decryptor = match &material {
-                Some(m) => m.as_ref(),
-                None => self.keys,
-            };
-            let Some(raw) = self.hiera.read(level, loc, root, keys)? else {
+            let Some(raw) = self.hiera.read(level, loc, root, &keys)? else {
                 self.note(|| format!("No such key: \"{root}\""));
                 return Ok(None);
             };

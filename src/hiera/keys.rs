@@ -68,10 +68,11 @@ impl KeyMaterial for LevelMaterial {
     }
 }
 
-/// Builds the keys of levels with key options from the run's key sources, the level's options
-/// taking the place of the configured ones: `gpg_gnupghome` replaces a configured GnuPG home
-/// (a `--gpg-gnupghome` flag still beats it and `--gpg-keyring` files still add to it, as for
-/// every configuration file). Loads each distinct set of options once.
+/// Builds the keys of levels with key options from the run's key sources. Key files or a
+/// GnuPG home named for the run (`--gpg-keyring`, `gpg_keyring`, `--gpg-gnupghome`) are the keys
+/// of every level, as a flag beats every configuration: an engineer's desk has its own keys,
+/// not the server's home. Otherwise a level's `gpg_gnupghome` replaces the configured home
+/// for that level's values. Loads each distinct set of options once, when a value needs it.
 pub struct LevelKeyLoader {
     gpg: KeySources,
     pkcs7: Pkcs7KeySources,
@@ -91,7 +92,8 @@ impl LevelKeyLoader {
     /// The key sources a level with `options` reads.
     pub fn sources(&self, options: &LevelKeys) -> (KeySources, Pkcs7KeySources) {
         let mut gpg = self.gpg.clone();
-        if let Some(home) = options.get("gpg_gnupghome") {
+        let explicit = gpg.gnupg_home.is_some() || !gpg.keyrings.is_empty();
+        if let (Some(home), false) = (options.get("gpg_gnupghome"), explicit) {
             gpg.configured_gnupg_home = Some(PathBuf::from(home));
         }
         (gpg, self.pkcs7.clone())
@@ -124,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_key_options_are_kept_and_a_home_replaces_the_configured_one() {
+    fn a_levels_home_replaces_the_configured_one_unless_the_run_names_keys() {
         let mut o = LevelKeys::default();
         assert!(o.is_empty());
         o.set("gpg_gnupghome", "/srv/gpg".into());
@@ -132,14 +134,20 @@ mod tests {
         assert_eq!(o.describe(), "gpg_gnupghome=/srv/gpg");
         let run = KeySources {
             configured_gnupg_home: Some("/home/me/.gnupg".into()),
-            keyrings: vec!["k.asc".into()],
             ..KeySources::default()
         };
-        let loader = LevelKeyLoader::new(run, Pkcs7KeySources::default());
+        let loader = LevelKeyLoader::new(run.clone(), Pkcs7KeySources::default());
         let (gpg, _) = loader.sources(&o);
         assert_eq!(gpg.configured_gnupg_home, Some(PathBuf::from("/srv/gpg")));
-        assert_eq!(gpg.keyrings, vec![PathBuf::from("k.asc")]);
         let (gpg, _) = loader.sources(&LevelKeys::default());
+        assert_eq!(gpg.configured_gnupg_home, Some("/home/me/.gnupg".into()));
+        // Keys named for the run beat the level's home.
+        let files = KeySources {
+            keyrings: vec!["k.asc".into()],
+            ..run
+        };
+        let loader = LevelKeyLoader::new(files, Pkcs7KeySources::default());
+        let (gpg, _) = loader.sources(&o);
         assert_eq!(gpg.configured_gnupg_home, Some("/home/me/.gnupg".into()));
     }
 }
