@@ -479,7 +479,12 @@ pub struct CheckArgs {
     pub server_key: Vec<String>,
 
     /// With --hiera: the environment's name, for `%{environment}`
-    #[arg(long, value_name = "NAME", default_value = "production", requires = "hiera")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "production",
+        requires = "hiera"
+    )]
     pub environment: String,
 }
 

@@ -286,12 +286,7 @@ pub fn parse_token(value: &str) -> Option<EncToken> {
 
 /// Answers one request line with the keys at hand. Never fails: a bad request gets an error
 /// reply. A reply larger than `max_reply` becomes a `reply_too_large` error.
-pub fn handle_request(
-    keys: &Keys,
-    request: &[u8],
-    method: Scheme,
-    max_reply: usize,
-) -> ReplyLine {
+pub fn handle_request(keys: &Keys, request: &[u8], method: Scheme, max_reply: usize) -> ReplyLine {
     let parsed: Value = match serde_json::from_slice(request) {
         Ok(v) => v,
         Err(e) => return error_line(None, ErrorReply::new("malformed", format!("not JSON: {e}"))),
@@ -368,12 +363,7 @@ pub fn handle_request(
     reply
 }
 
-fn decrypt_reply(
-    keys: &Keys,
-    id: Option<&Value>,
-    values: &[&str],
-    method: Scheme,
-) -> ReplyLine {
+fn decrypt_reply(keys: &Keys, id: Option<&Value>, values: &[&str], method: Scheme) -> ReplyLine {
     let decrypted: Vec<std::result::Result<Zeroizing<String>, ErrorReply>> = values
         .par_iter()
         .map(|v| {

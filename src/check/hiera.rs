@@ -87,7 +87,12 @@ fn place(e: &Error, fallback: &Path) -> (PathBuf, usize, usize) {
     }
 }
 
-fn finding(rule: Rule, (path, line, column): (PathBuf, usize, usize), message: String, key: Option<String>) -> Finding {
+fn finding(
+    rule: Rule,
+    (path, line, column): (PathBuf, usize, usize),
+    message: String,
+    key: Option<String>,
+) -> Finding {
     Finding {
         column,
         key,
@@ -263,11 +268,7 @@ impl HieraGate<'_> {
             let (scheme, recipients, ids) = match scheme::inspect(self.gpg, e, self.method) {
                 Ok(Structure::Gpg(info)) => {
                     let ids = info.recipient_ids();
-                    (
-                        Scheme::Gpg,
-                        ids.iter().map(KeyId::to_string).collect(),
-                        ids,
-                    )
+                    (Scheme::Gpg, ids.iter().map(KeyId::to_string).collect(), ids)
                 }
                 Ok(Structure::Pkcs7(env)) => (
                     Scheme::Pkcs7,

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use eyaml_gpg::check::{self, Checker, Config, Finding, HieraGate, RecipientsCheck, Rule};
-use eyaml_gpg::hiera::LevelKeyLoader;
 use eyaml_gpg::eyaml;
 use eyaml_gpg::eyaml::{Patterns, Walk};
+use eyaml_gpg::hiera::LevelKeyLoader;
 use eyaml_gpg::keys;
 
 use super::Context;
@@ -99,7 +99,10 @@ fn run_hiera(
     config: &Config,
     method: eyaml_gpg::scheme::Scheme,
 ) -> Result<ExitCode> {
-    let dir = args.facts_dir.as_deref().expect("clap requires --facts-dir");
+    let dir = args
+        .facts_dir
+        .as_deref()
+        .expect("clap requires --facts-dir");
     let mut facts: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| UsageError(format!("--facts-dir {}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))

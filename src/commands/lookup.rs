@@ -82,11 +82,9 @@ fn run_hiera(ctx: &Context, args: &LookupArgs, config: &std::path::Path) -> Resu
             None => Map::new(),
         },
     };
-    let hiera = Hiera::from_config(config, Scope::new(facts, &args.environment))?
-        .with_level_keys(LevelKeyLoader::new(
-            ctx.key_sources(),
-            ctx.settings.pkcs7.clone(),
-        ));
+    let hiera = Hiera::from_config(config, Scope::new(facts, &args.environment))?.with_level_keys(
+        LevelKeyLoader::new(ctx.key_sources(), ctx.settings.pkcs7.clone()),
+    );
     let merge = args.merge.map(|m| MergeSpec {
         strategy: strategy(m),
         deep: DeepOptions {

@@ -40,9 +40,7 @@ pub struct Context {
 impl Context {
     /// Loads the key store from every configured key source.
     pub fn keystore(&self) -> Result<Keystore> {
-        Ok(self
-            .key_sources()
-            .load_logged(&mut |m| self.ui.debug(m))?)
+        Ok(self.key_sources().load_logged(&mut |m| self.ui.debug(m))?)
     }
 
     /// The run's OpenPGP key sources (flags, environment and configuration).

@@ -17,7 +17,13 @@ fn enc(env: &Env, to: &[&str], plaintext: &str) -> String {
     }
     let recipients: Vec<String> = to.iter().map(|k| format!("{k}@example.com")).collect();
     let out = c
-        .args(["encrypt", "-o", "string", "--gpg-recipients", &recipients.join(",")])
+        .args([
+            "encrypt",
+            "-o",
+            "string",
+            "--gpg-recipients",
+            &recipients.join(","),
+        ])
         .args(["-s", plaintext])
         .output()
         .unwrap();
@@ -109,7 +115,10 @@ fn the_gate_finds_values_a_nodes_server_cannot_decrypt_and_lookups_that_fail() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(cycle.contains("node db1.example.com"), "{cycle}");
     assert!(cycle.starts_with("env/data/roles/db.yaml:2:8:"), "{cycle}");
-    assert!(cycle.contains("db::a") || cycle.contains("db::b"), "{cycle}");
+    assert!(
+        cycle.contains("db::a") || cycle.contains("db::b"),
+        "{cycle}"
+    );
     assert!(!text.contains("alice-only") && !text.contains("db-pass"));
 
     // JSON report, --fail-on, allowlisting through the check config.
@@ -124,7 +133,10 @@ fn the_gate_finds_values_a_nodes_server_cannot_decrypt_and_lookups_that_fail() {
     assert!(rules.contains(&"server-cannot-decrypt") && rules.contains(&"hiera-lookup"));
     assert_eq!(report["findings"][0]["key"].is_string(), true, "{report}");
     assert_eq!(gate(&env, &["--fail-on", "never"]).status.code(), Some(0));
-    let out = gate(&env, &["--skip", "hiera-lookup", "--skip", "server-cannot-decrypt"]);
+    let out = gate(
+        &env,
+        &["--skip", "hiera-lookup", "--skip", "server-cannot-decrypt"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
     // Naming the server key narrows the check: with Alice as the server, Bob-only values fail.
@@ -185,8 +197,14 @@ fn a_levels_gnupg_home_decrypts_its_values_in_lookup() {
         env.run(&args)
     };
     // No key on the command line: the level's gpg_gnupghome decrypts.
-    assert_eq!(stdout(ok(&lookup("web::node_secret", &[]))), "\"node-secret\"\n");
-    assert_eq!(stdout(ok(&lookup("common::password", &[]))), "\"common-pass\"\n");
+    assert_eq!(
+        stdout(ok(&lookup("web::node_secret", &[]))),
+        "\"node-secret\"\n"
+    );
+    assert_eq!(
+        stdout(ok(&lookup("common::password", &[]))),
+        "\"common-pass\"\n"
+    );
     // A value the level's key cannot read: Puppet's error, naming the key.
     let out = lookup("web::token", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));

@@ -995,7 +995,10 @@ fn pkcs7_values_are_served_with_the_keys_of_every_subcommand() {
     );
     let r = c.send(&decrypt_req(&[&p7, &scheme_less, &gpg, &foreign]));
     assert_eq!(r["results"][0]["plaintext"], "pkcs7 secret", "{r}");
-    assert_eq!(r["results"][1]["plaintext"], "pkcs7 secret", "-n pkcs7: {r}");
+    assert_eq!(
+        r["results"][1]["plaintext"], "pkcs7 secret",
+        "-n pkcs7: {r}"
+    );
     assert_eq!(r["results"][2]["plaintext"], "dev-db-pass", "{r}");
     let err = &r["results"][3]["error"];
     assert_eq!(err["code"], "no_secret_key", "{r}");
@@ -1025,7 +1028,11 @@ fn pkcs7_values_are_served_with_the_keys_of_every_subcommand() {
     env.write("tree/bad.eyaml", format!("b: x\nc: {foreign}\n"));
     let out = env.run(&check);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("wrong PKCS7 private key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrong PKCS7 private key"),
+        "{}",
+        stderr(&out)
+    );
 
     // A configured key that cannot be read stops the start (exit 2), naming the file.
     let missing = env.join("nope/private.pem");
@@ -1037,7 +1044,11 @@ fn pkcs7_values_are_served_with_the_keys_of_every_subcommand() {
         missing.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nope/private.pem"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope/private.pem"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!env.join("run/x.sock").exists());
 }
 
@@ -1086,13 +1097,29 @@ fn socket_activation_serves_the_socket_systemd_passes() {
     let status = child.wait().unwrap();
     let mut err = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "{status}: {err}");
-    assert!(err.contains("socket passed by the service manager"), "{err}");
+    assert!(
+        err.contains("socket passed by the service manager"),
+        "{err}"
+    );
     assert!(socket.exists(), "serve removed a socket it does not own");
 
     // Neither --socket nor an inherited socket: a usage error.
-    let out = env.run(&["serve", "--gpg-keyring", key("bob.sec.asc").to_str().unwrap()]);
+    let out = env.run(&[
+        "serve",
+        "--gpg-keyring",
+        key("bob.sec.asc").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--socket is required"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--socket is required"),
+        "{}",
+        stderr(&out)
+    );
 }
