@@ -37,7 +37,7 @@ server=$!
 until [ -S "$sock" ]; do sleep 0.05; done
 
 echo "== serve: $clients clients, $decrypts decrypts"
-token=$(grep -o 'ENC\[GPG,[^]]*\]' "$work/data.eyaml" | head -1)
+token=$(grep -m1 -o 'ENC\[GPG,[^]]*\]' "$work/data.eyaml")
 per=$((decrypts / clients))
 t0=$(date +%s%N)
 pids=()
