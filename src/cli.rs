@@ -506,6 +506,29 @@ pub struct CheckArgs {
     /// Do not apply this rule (a rule id such as `recipient-hygiene`; repeatable)
     #[arg(long, value_name = "RULE")]
     pub skip: Vec<String>,
+
+    /// Check a Hiera 5 environment node by node instead of files: every key resolves and every
+    /// encrypted value a node receives is encrypted to its server's key (needs --facts-dir)
+    #[arg(long, value_name = "HIERA_YAML", requires = "facts_dir", conflicts_with_all = ["paths", "glob", "staged"])]
+    pub hiera: Option<PathBuf>,
+
+    /// With --hiera: the nodes, one facts file each (`*.yaml`, `*.yml` or `*.json`)
+    #[arg(long, value_name = "DIR", requires = "hiera")]
+    pub facts_dir: Option<PathBuf>,
+
+    /// With --hiera: the servers' key (fingerprint or key id; repeatable). Default: any key of
+    /// the level's `gpg_gnupghome`, or of the keys given to check
+    #[arg(long, value_name = "FINGERPRINT", requires = "hiera")]
+    pub server_key: Vec<String>,
+
+    /// With --hiera: the environment's name, for `%{environment}`
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "production",
+        requires = "hiera"
+    )]
+    pub environment: String,
 }
 
 /// `check --format` values.
@@ -541,8 +564,9 @@ pub struct TextconvArgs {
 /// `serve` options.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// The socket to create (its directory must not be world-writable)
-    #[arg(long, value_name = "PATH", required_unless_present_any = ["check", "once"])]
+    /// The socket to create (its directory must not be world-writable); not needed under
+    /// systemd socket activation
+    #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
     /// Permissions of the socket file, octal

@@ -7,10 +7,12 @@
 
 pub mod config;
 pub mod environment;
+pub mod keys;
 pub mod level_keys;
 pub mod scope;
 
 pub use environment::{Found, Hiera, MergeSpec};
+pub use keys::{LevelKeyLoader, LevelKeys, LevelMaterial};
 pub use scope::Scope;
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! The decryption service behind `eyaml-gpg serve`: newline-delimited JSON requests on a Unix
 //! socket (protocol version [`PROTOCOL_VERSION`], documented in the README), answered with the
-//! keys loaded once, a thread per client, peers checked by `SO_PEERCRED`, and the key store
-//! swapped in place on reload.
+//! keys loaded once (OpenPGP and PKCS7, see [`Keys`]), a thread per client, peers checked by
+//! `SO_PEERCRED`, and the keys swapped in place on reload.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -24,11 +24,79 @@ use crate::crypto::Backend;
 use crate::error::{Error, Result};
 use crate::eyaml;
 use crate::pgp::Keystore;
-use crate::scheme::{self, Scheme};
+use crate::pkcs7::{KeySources as Pkcs7KeySources, LazyKeys};
+use crate::scheme::{self, KeyMaterial, Scheme};
 use crate::token::{self, EncToken, Form, Kinds, Token};
 
 /// The protocol version this service speaks (`"v"` in requests and replies).
 pub const PROTOCOL_VERSION: u64 = 1;
+
+/// The keys a service holds: the OpenPGP key store for `GPG` values and the PKCS7 key pair
+/// for `PKCS7` values, from the same sources as every subcommand.
+pub struct Keys {
+    /// The OpenPGP keys.
+    pub gpg: Keystore,
+    /// The PKCS7 keys.
+    pub pkcs7: LazyKeys,
+}
+
+impl Keys {
+    /// The service's keys, all read now (on start and on reload, never per request). A
+    /// configured PKCS7 private key (a path or an environment variable) must be readable, as
+    /// a GPG key file must; with none configured, eyaml's default path is tried and, when
+    /// absent, a PKCS7 value gets that error (a GPG-only service needs no PKCS7 key).
+    pub fn load(gpg: Keystore, pkcs7: Pkcs7KeySources) -> Result<Keys> {
+        let configured = pkcs7 != Pkcs7KeySources::default();
+        let pkcs7 = LazyKeys::new(pkcs7);
+        match pkcs7.private_key() {
+            Err(e) if configured => return Err(e),
+            _ => {}
+        }
+        // Only `ping` reads the certificate; a missing one is not an error.
+        let _ = pkcs7.public_key();
+        Ok(Keys { gpg, pkcs7 })
+    }
+
+    /// The keys, as a line for the log (no secret in it).
+    pub fn summary(&self) -> String {
+        let gpg = self.gpg.secret_key_descriptions();
+        let pkcs7 = match pkcs7_report(&self.pkcs7) {
+            Some(r) => format!("; PKCS7 private key {}", r.private_key),
+            None => String::new(),
+        };
+        format!("{} secret key(s): {}{pkcs7}", gpg.len(), gpg.join(", "))
+    }
+}
+
+impl KeyMaterial for Keys {
+    fn gpg(&self) -> &dyn Backend {
+        &self.gpg
+    }
+
+    fn pkcs7(&self) -> Result<&LazyKeys> {
+        Ok(&self.pkcs7)
+    }
+}
+
+/// The PKCS7 key a service holds, as `ping` reports it.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs7Report {
+    /// Where the private key was read from (a path or an environment variable).
+    pub private_key: String,
+    /// The certificate's issuer and serial number (what PKCS7 values name as recipient), when
+    /// the public key is readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+}
+
+/// The PKCS7 key of `keys`, if it could be read.
+pub fn pkcs7_report(keys: &LazyKeys) -> Option<Pkcs7Report> {
+    let private = keys.private_key().ok()?;
+    Some(Pkcs7Report {
+        private_key: private.source().to_string(),
+        certificate: keys.public_key().ok().map(|p| p.id().to_string()),
+    })
+}
 
 /// Limits and access rules of a running service.
 #[derive(Clone, Debug)]
@@ -87,6 +155,12 @@ impl ErrorReply {
                 recipients: Some(recipients.clone()),
                 available: Some(available.clone()),
             },
+            Error::Pkcs7WrongKey { key, recipients } => ErrorReply {
+                code: "no_secret_key",
+                message: e.to_string(),
+                recipients: Some(recipients.split("; ").map(str::to_string).collect()),
+                available: Some(vec![format!("PKCS7 private key {key}")]),
+            },
             _ => ErrorReply::new("decrypt_failed", e.to_string()),
         }
     }
@@ -128,6 +202,8 @@ struct PingReply<'a> {
     ok: bool,
     version: &'static str,
     keys: Vec<KeyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pkcs7: Option<Pkcs7Report>,
 }
 
 #[derive(Serialize)]
@@ -210,12 +286,7 @@ pub fn parse_token(value: &str) -> Option<EncToken> {
 
 /// Answers one request line with the keys at hand. Never fails: a bad request gets an error
 /// reply. A reply larger than `max_reply` becomes a `reply_too_large` error.
-pub fn handle_request(
-    keys: &Keystore,
-    request: &[u8],
-    method: Scheme,
-    max_reply: usize,
-) -> ReplyLine {
+pub fn handle_request(keys: &Keys, request: &[u8], method: Scheme, max_reply: usize) -> ReplyLine {
     let parsed: Value = match serde_json::from_slice(request) {
         Ok(v) => v,
         Err(e) => return error_line(None, ErrorReply::new("malformed", format!("not JSON: {e}"))),
@@ -251,7 +322,8 @@ pub fn handle_request(
             id,
             ok: true,
             version: env!("CARGO_PKG_VERSION"),
-            keys: key_report(keys),
+            keys: key_report(&keys.gpg),
+            pkcs7: pkcs7_report(&keys.pkcs7),
         }),
         Some("decrypt") => {
             let Some(values) = obj.get("values").and_then(Value::as_array) else {
@@ -291,12 +363,7 @@ pub fn handle_request(
     reply
 }
 
-fn decrypt_reply(
-    keys: &Keystore,
-    id: Option<&Value>,
-    values: &[&str],
-    method: Scheme,
-) -> ReplyLine {
+fn decrypt_reply(keys: &Keys, id: Option<&Value>, values: &[&str], method: Scheme) -> ReplyLine {
     let decrypted: Vec<std::result::Result<Zeroizing<String>, ErrorReply>> = values
         .par_iter()
         .map(|v| {
@@ -386,7 +453,7 @@ pub struct Control {
 pub type Log = dyn Fn(&str) + Send + Sync;
 
 struct Shared {
-    keys: RwLock<Arc<Keystore>>,
+    keys: RwLock<Arc<Keys>>,
     options: Options,
     clients: AtomicUsize,
     streams: Mutex<HashMap<u64, UnixStream>>,
@@ -401,14 +468,14 @@ struct Shared {
 /// keeps the old keys). On stop, clients finish the request in hand and are disconnected.
 pub fn run<F, E>(
     listener: &UnixListener,
-    keys: Keystore,
+    keys: Keys,
     reload: F,
     options: Options,
     control: &Control,
     log: Box<Log>,
 ) -> Result<()>
 where
-    F: Fn() -> std::result::Result<Keystore, E>,
+    F: Fn() -> std::result::Result<Keys, E>,
     E: std::fmt::Display,
 {
     let shared = Arc::new(Shared {
@@ -452,9 +519,9 @@ where
         if control.reload.swap(false, Ordering::SeqCst) {
             match reload() {
                 Ok(k) => {
-                    let n = k.secret_key_ids().len();
+                    let summary = k.summary();
                     *shared.keys.write().expect("keys lock") = Arc::new(k);
-                    (shared.log)(&format!("keys reloaded: {n} secret key(s)"));
+                    (shared.log)(&format!("keys reloaded: {summary}"));
                 }
                 Err(e) => (shared.log)(&format!("reload failed, keeping the old keys: {e}")),
             }
@@ -624,7 +691,7 @@ pub struct TreeReport {
 /// Decrypts every `ENC[…]` value of every `*.eyaml` and `*.yaml` file under `dirs` (hidden
 /// entries skipped) once, discarding the plaintexts: proof that the keys at hand can read a
 /// tree, before a key rotation goes live.
-pub fn check_tree(keys: &Keystore, dirs: &[PathBuf], method: Scheme) -> TreeReport {
+pub fn check_tree(keys: &dyn KeyMaterial, dirs: &[PathBuf], method: Scheme) -> TreeReport {
     let mut report = TreeReport::default();
     for dir in dirs {
         let walk = walkdir::WalkDir::new(dir)
@@ -727,7 +794,10 @@ mod tests {
 
     #[test]
     fn bad_requests_get_error_replies() {
-        let keys = Keystore::new();
+        let keys = Keys {
+            gpg: Keystore::new(),
+            pkcs7: LazyKeys::default(),
+        };
         let m = Scheme::Gpg;
         let code = |req: &str| {
             let r = handle_request(&keys, req.as_bytes(), m, 1 << 20);

@@ -18,6 +18,7 @@
 
 mod checker;
 mod config;
+mod hiera;
 mod lines;
 mod policy;
 mod report;
@@ -26,5 +27,6 @@ mod secrets;
 
 pub use checker::{Checker, RecipientsCheck};
 pub use config::{Allow, Config, Require, CONFIG_FILE, DEFAULT_SECRET_KEYS};
+pub use hiera::HieraGate;
 pub use report::{FailOn, Report, Summary};
 pub use rules::{Finding, Rule, Severity};

@@ -66,11 +66,15 @@ pub enum Rule {
     RecipientsLock,
     /// A temp file an interrupted eyaml-gpg run (killed while writing) left next to a file.
     LeftoverTempFile,
+    /// `check --hiera`: a node's hierarchy, facts file or a key's lookup fails.
+    HieraLookup,
+    /// `check --hiera`: a value a node receives is not encrypted to its server's key.
+    ServerCannotDecrypt,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 17] = [
         Rule::DecMarker,
         Rule::EditPreamble,
         Rule::BadEnc,
@@ -86,6 +90,8 @@ impl Rule {
         Rule::DeniedRecipient,
         Rule::RecipientsLock,
         Rule::LeftoverTempFile,
+        Rule::HieraLookup,
+        Rule::ServerCannotDecrypt,
     ];
 
     /// The rule id as printed (`dec-marker`, …).
@@ -106,6 +112,8 @@ impl Rule {
             Rule::DeniedRecipient => "denied-recipient",
             Rule::RecipientsLock => "recipients-lock",
             Rule::LeftoverTempFile => "leftover-temp-file",
+            Rule::HieraLookup => "hiera-lookup",
+            Rule::ServerCannotDecrypt => "server-cannot-decrypt",
         }
     }
 

@@ -6,9 +6,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use eyaml_gpg::check::{self, Checker, Config, Finding, RecipientsCheck, Rule};
+use eyaml_gpg::check::{self, Checker, Config, Finding, HieraGate, RecipientsCheck, Rule};
 use eyaml_gpg::eyaml;
 use eyaml_gpg::eyaml::{Patterns, Walk};
+use eyaml_gpg::hiera::LevelKeyLoader;
 use eyaml_gpg::keys;
 
 use super::Context;
@@ -36,6 +37,9 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
     }
     if let Some(d) = args.expiry_warning {
         config.expiry_warning = std::time::Duration::from_secs(d * 86400);
+    }
+    if let Some(hiera) = &args.hiera {
+        return run_hiera(ctx, args, hiera, &config, method);
     }
     let mut patterns = vec!["*.eyaml".to_string()];
     patterns.extend(args.glob.iter().cloned());
@@ -84,7 +88,62 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> Result<ExitCode> {
         None
     };
     let report = checker.tree(&tree, &contents, global, resolve);
+    print(ctx, args, &report)
+}
 
+/// `check --hiera`: every node of the facts directory against its servers' keys.
+fn run_hiera(
+    ctx: &Context,
+    args: &CheckArgs,
+    hiera: &std::path::Path,
+    config: &Config,
+    method: eyaml_gpg::scheme::Scheme,
+) -> Result<ExitCode> {
+    let dir = args
+        .facts_dir
+        .as_deref()
+        .expect("clap requires --facts-dir");
+    let mut facts: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| UsageError(format!("--facts-dir {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        })
+        .collect();
+    facts.sort();
+    if facts.is_empty() {
+        return usage(format!(
+            "--facts-dir {}: no facts files (*.yaml, *.yml, *.json)",
+            dir.display()
+        ));
+    }
+    let mut gpg = ctx.keystore()?;
+    // Only key ids are compared: trust matters for encrypting, not for checking.
+    gpg.set_always_trust(true);
+    let pkcs7 = ctx.pkcs7_keys();
+    let mut sources = ctx.key_sources();
+    sources.always_trust = true;
+    let loader = LevelKeyLoader::new(sources, ctx.settings.pkcs7.clone());
+    let gate = HieraGate {
+        config: hiera,
+        environment: &args.environment,
+        loader: &loader,
+        gpg: &gpg,
+        pkcs7: &pkcs7,
+        server_keys: &args.server_key,
+        method,
+    };
+    let (files, findings) = gate.run(&facts).map_err(|e| UsageError(e.to_string()))?;
+    ctx.ui
+        .debug(&format!("{} node(s), {files} data file(s)", facts.len()));
+    let report = check::Report::new(files, findings, config);
+    print(ctx, args, &report)
+}
+
+/// Prints a report in the chosen format; the exit code follows `--fail-on`.
+fn print(ctx: &Context, args: &CheckArgs, report: &check::Report) -> Result<ExitCode> {
     let out = match args.format {
         CheckFormat::Human => human(&report.findings),
         CheckFormat::Json => report.to_json(),

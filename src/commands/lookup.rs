@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _, Result};
 use eyaml_gpg::hiera::scope::load_facts;
-use eyaml_gpg::hiera::{DeepOptions, Hiera, Hierarchy, Merge, MergeSpec, Scope};
+use eyaml_gpg::hiera::{DeepOptions, Hiera, Hierarchy, LevelKeyLoader, Merge, MergeSpec, Scope};
 use eyaml_gpg::lookup::Lookup;
 use eyaml_gpg::scheme::Material;
 use eyaml_gpg::value;
@@ -82,7 +82,9 @@ fn run_hiera(ctx: &Context, args: &LookupArgs, config: &std::path::Path) -> Resu
             None => Map::new(),
         },
     };
-    let hiera = Hiera::from_config(config, Scope::new(facts, &args.environment))?;
+    let hiera = Hiera::from_config(config, Scope::new(facts, &args.environment))?.with_level_keys(
+        LevelKeyLoader::new(ctx.key_sources(), ctx.settings.pkcs7.clone()),
+    );
     let merge = args.merge.map(|m| MergeSpec {
         strategy: strategy(m),
         deep: DeepOptions {

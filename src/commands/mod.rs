@@ -45,28 +45,32 @@ pub struct Context {
 impl Context {
     /// Loads the key store from every configured key source.
     pub fn keystore(&self) -> Result<Keystore> {
-        let s = &self.settings;
-        let (flag, config) = match s.gnupghome_from_flag {
-            true => (s.gnupghome_option.clone(), None),
-            false => (None, s.gnupghome_option.clone()),
-        };
-        let sources = KeySources {
-            keyrings: s.keyrings.clone(),
-            gnupg_home: flag,
-            configured_gnupg_home: config,
-            always_trust: s.always_trust,
-        };
-        let mut store = sources.load_logged(&mut |m| {
+        let mut store = self.key_sources().load_logged(&mut |m| {
             if m.starts_with("no GnuPG home") {
                 self.no_gnupg_home
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             self.ui.debug(m)
         })?;
-        if let Some(n) = s.max_value_size {
+        if let Some(n) = self.settings.max_value_size {
             store.set_max_value_size(n);
         }
         Ok(store)
+    }
+
+    /// The run's OpenPGP key sources (flags, environment and configuration).
+    pub fn key_sources(&self) -> KeySources {
+        let s = &self.settings;
+        let (flag, config) = match s.gnupghome_from_flag {
+            true => (s.gnupghome_option.clone(), None),
+            false => (None, s.gnupghome_option.clone()),
+        };
+        KeySources {
+            keyrings: s.keyrings.clone(),
+            gnupg_home: flag,
+            configured_gnupg_home: config,
+            always_trust: s.always_trust,
+        }
     }
 
     /// A hint for an error about missing keys when there was no GnuPG home at all, so the

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use eyaml_gpg::eyaml::read_bytes;
 use eyaml_gpg::scheme::Scheme;
-use eyaml_gpg::serve::{self, Control, ErrorReply, Options};
-use eyaml_gpg::Keystore;
+use eyaml_gpg::serve::{self, Control, ErrorReply, Keys, Options};
 use nix::unistd::{Gid, Group, Uid, User};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -31,7 +30,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<ExitCode> {
     }
     if let Some(file) = &args.once {
         let request = read_bytes(file)?;
-        let store = match ctx.keystore() {
+        let store = match keys(ctx) {
             Ok(s) => s,
             Err(e) => {
                 // The module reads standard output only (Puppet Server drops stderr).
@@ -59,12 +58,8 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<ExitCode> {
     };
     // Keys and signal handlers first: the socket appears only once the service can answer
     // and stop cleanly.
-    let store = ctx.keystore().map_err(|e| UsageError(format!("{e:#}")))?;
-    ctx.ui.info(&format!(
-        "{} secret key(s): {}",
-        store.secret_key_ids().len(),
-        store.secret_key_descriptions().join(", ")
-    ));
+    let store = keys(ctx).map_err(|e| UsageError(format!("{e:#}")))?;
+    ctx.ui.info(&store.summary());
     let control = signals()?;
     let (listener, owned) = if inherited.len() > 0 {
         let l = inherited
@@ -75,7 +70,11 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<ExitCode> {
             .info("serving the socket passed by the service manager");
         (l, None)
     } else {
-        let path = args.socket.clone().expect("clap requires --socket here");
+        let Some(path) = args.socket.clone() else {
+            return usage(
+                "--socket is required (unless systemd passes a socket: LISTEN_FDS, LISTEN_PID)",
+            );
+        };
         let l = serve::bind(&path, args.socket_mode).map_err(|e| UsageError(e.to_string()))?;
         ctx.ui.info(&format!(
             "listening on {} (mode {:04o})",
@@ -91,6 +90,11 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> Result<ExitCode> {
     result?;
     ctx.ui.info("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The keys of every scheme, from the run's key sources.
+fn keys(ctx: &Context) -> Result<Keys> {
+    Ok(Keys::load(ctx.keystore()?, ctx.settings.pkcs7.clone())?)
 }
 
 /// Flags set by SIGHUP (reload) and SIGTERM/SIGINT (stop), with a wake-up pipe for the
@@ -117,7 +121,7 @@ fn signals() -> Result<Control> {
 fn serve_until_stopped(
     ctx: &Context,
     listener: &UnixListener,
-    store: Keystore,
+    store: Keys,
     options: Options,
     control: &Control,
 ) -> Result<()> {
@@ -130,7 +134,7 @@ fn serve_until_stopped(
     serve::run(
         listener,
         store,
-        move || reload.keystore().map_err(|e| format!("{e:#}")),
+        move || keys(&reload).map_err(|e| format!("{e:#}")),
         options,
         control,
         Box::new(move |m: &str| log_ui.info(m)),
@@ -173,7 +177,7 @@ fn check(ctx: &Context, args: &ServeArgs, method: Scheme) -> Result<ExitCode> {
             return usage(format!("{}: not a directory", dir.display()));
         }
     }
-    let store = ctx.keystore()?;
+    let store = keys(ctx)?;
     let dirs: Vec<PathBuf> = args.check.clone();
     let report = serve::check_tree(&store, &dirs, method);
     for f in &report.failures {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use regex::Regex;
 
 use super::config::{Backend, Config, Level, Locations};
+use super::keys::{LevelKeyLoader, LevelKeys, LevelMaterial, KEY_OPTIONS};
 use super::scope::{parse_json, Scope};
 use super::{flatten, split_key, sub_lookup, union};
 use super::{DeepOptions, Merge};
@@ -115,7 +116,9 @@ pub struct Hiera {
     json: Mutex<HashMap<PathBuf, Arc<Map>>>,
     locations: OnceLock<Vec<Vec<Location>>>,
     options: OnceLock<std::result::Result<Arc<LookupOptions>, String>>,
-    level_keys: super::level_keys::LevelKeys,
+    pkcs7_level_keys: super::level_keys::Pkcs7LevelKeys,
+    level_keys: OnceLock<std::result::Result<Vec<LevelKeys>, Error>>,
+    key_loader: Option<LevelKeyLoader>,
 }
 
 impl std::fmt::Debug for Hiera {
@@ -142,8 +145,74 @@ impl Hiera {
             json: Mutex::new(HashMap::new()),
             locations: OnceLock::new(),
             options: OnceLock::new(),
-            level_keys: Default::default(),
+            pkcs7_level_keys: Default::default(),
+            level_keys: OnceLock::new(),
+            key_loader: None,
         }
+    }
+
+    /// Honours the levels' key options (`gpg_gnupghome`…): a level that sets them has its
+    /// values decrypted with the keys `loader` builds for them; other levels use the keys
+    /// given to [`Hiera::lookup`]. Without a loader every level uses those.
+    pub fn with_level_keys(mut self, loader: LevelKeyLoader) -> Hiera {
+        self.key_loader = Some(loader);
+        self
+    }
+
+    /// Every level's key options, interpolated for the node (empty for a level that sets
+    /// none).
+    pub fn level_keys(&self) -> Result<&[LevelKeys]> {
+        self.level_keys
+            .get_or_init(|| {
+                self.config
+                    .levels
+                    .iter()
+                    .map(|level| self.key_options(level))
+                    .collect()
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
+
+    /// The keys of level `index` when it sets key options and a loader is given.
+    pub fn level_material(&self, index: usize) -> Result<Option<Arc<LevelMaterial>>> {
+        let Some(loader) = &self.key_loader else {
+            return Ok(None);
+        };
+        match self.level_keys()?.get(index) {
+            Some(k) if !k.is_empty() => loader.load(k).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn key_options(&self, level: &Level) -> Result<LevelKeys> {
+        let paths = Invocation {
+            hiera: self,
+            keys: &NoKeys,
+            stack: RefCell::new(Vec::new()),
+            explain: RefCell::new(None),
+            depth: RefCell::new(0),
+        };
+        let mut out = LevelKeys::default();
+        for name in KEY_OPTIONS {
+            let Some(raw) = level.option(name) else {
+                continue;
+            };
+            let value = match paths.interpolate_str(raw, false, &[]) {
+                Ok(Value::String(s)) => s.to_string(),
+                Ok(other) => to_s(&other),
+                Err(e) => {
+                    return Err(Error::Lookup(format!(
+                        "hierarchy level '{}', option {name}: {e}",
+                        level.name
+                    ))
+                    .at(&self.config.path, level.line, 1))
+                }
+            };
+            out.set(name, value);
+        }
+        Ok(out)
     }
 
     /// The configuration.
@@ -344,7 +413,7 @@ impl Hiera {
     ) -> Result<Option<Value>> {
         match level.backend {
             Backend::Eyaml => {
-                let pkcs7 = self.level_keys.pkcs7(level);
+                let pkcs7 = self.pkcs7_level_keys.pkcs7(level);
                 let own = pkcs7
                     .as_deref()
                     .map(|pkcs7| super::level_keys::WithPkcs7 { base: keys, pkcs7 });
@@ -395,6 +464,23 @@ impl Hiera {
 }
 
 /// The key source of path interpolation, which never decrypts.
+/// The keys of one level: its own when its options name keys, loaded when its first value
+/// is decrypted (a level whose keys are never needed is never loaded), else the run's.
+struct LevelDecryptor<'a> {
+    hiera: &'a Hiera,
+    index: usize,
+    run: &'a dyn Decryptor,
+}
+
+impl Decryptor for LevelDecryptor<'_> {
+    fn decrypt_value(&self, enc: &crate::token::EncToken) -> Result<crate::crypto::Plaintext> {
+        match self.hiera.level_material(self.index)? {
+            Some(m) => m.decrypt_value(enc),
+            None => self.run.decrypt_value(enc),
+        }
+    }
+}
+
 struct NoKeys;
 
 impl Decryptor for NoKeys {
@@ -516,13 +602,14 @@ impl Invocation<'_> {
                 self.note(|| format!("Hierarchy entry \"{}\"", level.name));
                 self.nested(|| {
                     let locs = &all[i];
-                    reduce(merge, locs.len(), |j| self.location(level, &locs[j], root))
+                    reduce(merge, locs.len(), |j| self.location(i, &locs[j], root))
                 })
             })
         })
     }
 
-    fn location(&self, level: &Level, loc: &Location, root: &str) -> Result<Option<Value>> {
+    fn location(&self, index: usize, loc: &Location, root: &str) -> Result<Option<Value>> {
+        let level = &self.hiera.config.levels[index];
         self.note(|| format!("Path \"{}\"", loc.path.display()));
         self.nested(|| {
             self.note(|| format!("Original path: \"{}\"", loc.declared));
@@ -530,7 +617,12 @@ impl Invocation<'_> {
                 self.note(|| "Path not found".into());
                 return Ok(None);
             }
-            let Some(raw) = self.hiera.read(level, loc, root, self.keys)? else {
+            let keys = LevelDecryptor {
+                hiera: self.hiera,
+                index,
+                run: self.keys,
+            };
+            let Some(raw) = self.hiera.read(level, loc, root, &keys)? else {
                 self.note(|| format!("No such key: \"{root}\""));
                 return Ok(None);
             };

@@ -31,11 +31,11 @@ pub fn pkcs7_sources(level: &Level) -> Option<KeySources> {
 
 /// The PKCS7 keys of the levels that name their own, read once per distinct set of sources.
 #[derive(Debug, Default)]
-pub(crate) struct LevelKeys {
+pub(crate) struct Pkcs7LevelKeys {
     read: Mutex<Vec<(KeySources, Arc<LazyKeys>)>>,
 }
 
-impl LevelKeys {
+impl Pkcs7LevelKeys {
     /// The level's own PKCS7 keys, if its options name any.
     pub(crate) fn pkcs7(&self, level: &Level) -> Option<Arc<LazyKeys>> {
         let sources = pkcs7_sources(level)?;

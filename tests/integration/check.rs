@@ -215,13 +215,16 @@ fn planted_tree_human_exact() {
     assert_eq!(got, want, "\n{text}");
     // Every rule fires at least once; `unwanted-scheme` is opt-in (`schemes` in the config) and
     // has its own test (migrate::check_flags_pkcs7_values_only_where_gpg_alone_is_wanted); the
-    // policy rules need a configuration of their own (tests/integration/keys.rs).
+    // policy rules need a configuration of their own (tests/integration/keys.rs); the `--hiera`
+    // rules are in hiera_gate.rs.
     use eyaml_gpg::check::Rule;
     let opt_in = [
         Rule::UnwantedScheme,
         Rule::RequiredRecipient,
         Rule::DeniedRecipient,
         Rule::RecipientsLock,
+        Rule::HieraLookup,
+        Rule::ServerCannotDecrypt,
     ];
     for rule in Rule::ALL.into_iter().filter(|r| !opt_in.contains(r)) {
         assert!(got.iter().any(|g| g.4 == rule.id()), "{rule} never fired");

@@ -13,6 +13,7 @@ mod hardening_data;
 mod hardening_io;
 mod help_examples;
 mod hiera;
+mod hiera_gate;
 mod keys;
 mod lookup;
 mod man;

@@ -745,7 +745,7 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
         &pkcs7,
         &TWIN_PATHS,
         "eyaml_lookup_key",
-        pkcs7_options,
+        pkcs7_options.clone(),
     );
     let socket_env = environment(
         &env,
@@ -803,6 +803,35 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
         "eyaml_gpg::lookup_key",
         json!({"socket": server.socket}),
     );
+    // PKCS7 through the module: one service holding Bob's GPG key and the PKCS7 pair, and
+    // binary mode with the PKCS7 key options eyaml users write.
+    let mut p7_args = Vec::new();
+    for (flag, key) in [
+        ("--pkcs7-private-key", "pkcs7_private_key"),
+        ("--pkcs7-public-key", "pkcs7_public_key"),
+    ] {
+        p7_args.push(flag.to_string());
+        p7_args.push(pkcs7_options[key].as_str().unwrap().to_string());
+    }
+    let p7_args: Vec<&str> = p7_args.iter().map(String::as_str).collect();
+    let env3 = Env::new();
+    let both = Server::start(&env3, &["bob.sec.asc"], &p7_args);
+    let p7_socket = environment(
+        &env,
+        "p7sock",
+        &pkcs7,
+        &TWIN_PATHS,
+        "eyaml_gpg::lookup_key",
+        json!({"socket": both.socket}),
+    );
+    let p7_binary = environment(
+        &env,
+        "p7bin",
+        &pkcs7,
+        &TWIN_PATHS,
+        "eyaml_gpg::lookup_key",
+        pkcs7_options.clone(),
+    );
     let bin = env!("CARGO_BIN_EXE_eyaml-gpg");
     let restart = json!([
         bin,
@@ -830,6 +859,8 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
                 {"spawn": restart, "socket": server.socket},
                 {"lookup": "secret::unicode"},
             ]},
+            {"envdir": p7_socket, "steps": steps},
+            {"envdir": p7_binary, "steps": steps},
         ]),
     );
     let theirs = &results[0];
@@ -839,7 +870,9 @@ fn the_module_equals_puppets_eyaml_lookup_key_on_the_same_data() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    for (mode, ours) in ["socket", "binary"].iter().zip(&results[1..3]) {
+    let modes = ["socket", "binary", "PKCS7 socket", "PKCS7 binary"];
+    let ours_all = [&results[1], &results[2], &results[8], &results[9]];
+    for (mode, ours) in modes.iter().zip(ours_all) {
         for ((name, t), o) in names.iter().zip(theirs).zip(ours) {
             if name.contains("secret::foreign") {
                 assert!(
@@ -1055,4 +1088,195 @@ fn puppet_reads_trees_migrated_both_ways() {
             assert_eq!(rendered.trim_end(), want.trim_end(), "{mode}: {key}");
         }
     }
+}
+
+// ---------------------------------------------------------------- PKCS7, socket activation
+
+/// A PKCS7 key pair made by `createkeys` in `dir` (relative to the env), and a value
+/// encrypted to it: `(private, public, ENC[PKCS7,…])`.
+fn pkcs7_pair(env: &Env, dir: &str, plaintext: &str) -> (PathBuf, PathBuf, String) {
+    let private = env.join(&format!("{dir}/private.pem"));
+    let public = env.join(&format!("{dir}/public.pem"));
+    let (p, q) = (private.to_str().unwrap(), public.to_str().unwrap());
+    ok(&env.run(&[
+        "createkeys",
+        "-n",
+        "pkcs7",
+        "--pkcs7-keysize",
+        "1024",
+        "--pkcs7-private-key",
+        p,
+        "--pkcs7-public-key",
+        q,
+    ]));
+    let value = stdout(ok(&env.run(&[
+        "encrypt",
+        "-n",
+        "pkcs7",
+        "-o",
+        "string",
+        "--pkcs7-public-key",
+        q,
+        "-s",
+        plaintext,
+    ])));
+    (private, public, value.trim().to_string())
+}
+
+#[test]
+fn pkcs7_values_are_served_with_the_keys_of_every_subcommand() {
+    let env = Env::new();
+    let (private, public, p7) = pkcs7_pair(&env, "p7", "pkcs7 secret");
+    let (_, _, foreign) = pkcs7_pair(&env, "other", "not ours");
+    let scheme_less = p7.replacen("ENC[PKCS7,", "ENC[", 1);
+    let gpg = token_of("development/app1/app1.eyaml", "app1::db_password");
+    let (p, q) = (private.to_str().unwrap(), public.to_str().unwrap());
+    let flags = [
+        "--pkcs7-private-key",
+        p,
+        "--pkcs7-public-key",
+        q,
+        "-n",
+        "pkcs7",
+    ];
+    let server = Server::start(&env, &["bob.sec.asc"], &flags);
+    let mut c = server.connect();
+    let ping = c.send(&json!({"v": 1, "op": "ping"}));
+    assert_eq!(ping["pkcs7"]["private_key"], p, "{ping}");
+    assert!(
+        ping["pkcs7"]["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("serial"),
+        "{ping}"
+    );
+    let r = c.send(&decrypt_req(&[&p7, &scheme_less, &gpg, &foreign]));
+    assert_eq!(r["results"][0]["plaintext"], "pkcs7 secret", "{r}");
+    assert_eq!(
+        r["results"][1]["plaintext"], "pkcs7 secret",
+        "-n pkcs7: {r}"
+    );
+    assert_eq!(r["results"][2]["plaintext"], "dev-db-pass", "{r}");
+    let err = &r["results"][3]["error"];
+    assert_eq!(err["code"], "no_secret_key", "{r}");
+    assert!(err["recipients"][0].as_str().unwrap().contains("serial"));
+    assert!(err["available"][0].as_str().unwrap().contains(p));
+    assert!(!r.to_string().contains("not ours"));
+    drop(c);
+    drop(server);
+
+    // Without -n the scheme-less value is GPG (this tool's default), so it fails as GPG.
+    let server = Server::start(&env, &[], &flags[..4]);
+    let r = server.connect().send(&decrypt_req(&[&scheme_less, &p7]));
+    assert_eq!(r["results"][0]["ok"], false, "{r}");
+    assert_eq!(r["results"][1]["plaintext"], "pkcs7 secret", "{r}");
+    drop(server);
+
+    // --once (the module's binary mode) and --check read the same keys.
+    let req = env.write("req.json", decrypt_req(&[&p7]).to_string());
+    let mut once = vec!["serve", "--once", req.to_str().unwrap()];
+    once.extend(&flags[..4]);
+    let reply: Value = serde_json::from_slice(&ok(&env.run(&once)).stdout).unwrap();
+    assert_eq!(reply["results"][0]["plaintext"], "pkcs7 secret");
+    env.write("tree/good.eyaml", format!("a: {p7}\n"));
+    let mut check = vec!["serve", "--check", "tree"];
+    check.extend(&flags[..4]);
+    ok(&env.run(&check));
+    env.write("tree/bad.eyaml", format!("b: x\nc: {foreign}\n"));
+    let out = env.run(&check);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrong PKCS7 private key"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A configured key that cannot be read stops the start (exit 2), naming the file.
+    let missing = env.join("nope/private.pem");
+    let out = env.run(&[
+        "serve",
+        "--socket",
+        env.join("run/x.sock").to_str().unwrap(),
+        "--pkcs7-private-key",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope/private.pem"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!env.join("run/x.sock").exists());
+}
+
+#[test]
+fn socket_activation_serves_the_socket_systemd_passes() {
+    if !require(&["systemd-socket-activate"]) {
+        return;
+    }
+    let env = Env::new();
+    let run = env.join("run");
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = run.join("activated.sock");
+    // As the contrib .socket unit does: the service manager owns the listening socket and
+    // starts the service (with LISTEN_FDS=1, LISTEN_PID) on the first connection.
+    let mut child = env
+        .command("systemd-socket-activate")
+        .arg("-l")
+        .arg(&socket)
+        .arg("--")
+        .arg(BIN)
+        .args(["serve", "--gpg-keyring"])
+        .arg(key("bob.sec.asc"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let mut tries = 0;
+    while !socket.exists() {
+        tries += 1;
+        assert!(tries < 3000, "no socket");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let t = token_of("development/app1/app1.eyaml", "app1::db_password");
+    let mut c = Conn::new(&socket);
+    let r = c.send(&decrypt_req(&[&t]));
+    assert_eq!(r["results"][0]["plaintext"], "dev-db-pass", "{r}");
+    let r = Conn::new(&socket).send(&json!({"v": 1, "op": "ping"}));
+    assert_eq!(r["ok"], true, "{r}");
+    // systemd-socket-activate execs the service in its own process: SIGTERM stops it, and
+    // the socket it did not create stays (systemd removes it).
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(
+        err.contains("socket passed by the service manager"),
+        "{err}"
+    );
+    assert!(socket.exists(), "serve removed a socket it does not own");
+
+    // Neither --socket nor an inherited socket: a usage error.
+    let out = env.run(&[
+        "serve",
+        "--gpg-keyring",
+        key("bob.sec.asc").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--socket is required"),
+        "{}",
+        stderr(&out)
+    );
 }
