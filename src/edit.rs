@@ -549,7 +549,7 @@ pub fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Writes an edit's result to `path`, which held `before` (`None`: did not exist) when the
 /// edit began; an edit is never lost. If the file changed on disk meanwhile (checked before
 /// the result is staged, and again under the directory lock right before the rename, see
-/// [`fsutil::Staged::commit_if_unchanged`]), the result goes next to it and the user merges by
+/// `fsutil::Staged::commit_if_unchanged`), the result goes next to it and the user merges by
 /// hand ([`Error::EditConflict`]); if the file cannot be written, the result is kept elsewhere
 /// ([`Error::EditNotWritten`]). `text` holds ciphertexts only, so a kept copy never holds a
 /// plaintext.

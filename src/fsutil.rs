@@ -69,7 +69,7 @@ pub fn require_regular(path: &Path) -> Result<()> {
     })
 }
 
-/// Reads a file's bytes; anything but a regular file (see [`require_regular`]) or a missing
+/// Reads a file's bytes; anything but a regular file (see `require_regular`) or a missing
 /// or unreadable file is an error naming it.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     require_regular(path)?;

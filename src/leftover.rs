@@ -1,6 +1,6 @@
 //! Temp files left behind by an eyaml-gpg process that was killed (`SIGKILL`, power loss) in
 //! the middle of an atomic write: `.NAME.eyaml-gpg-PID-TIME-N.part` next to the file it was
-//! replacing (see [`crate::fsutil::stage`]). Only names of that exact form, owned by the
+//! replacing (see `fsutil::stage`). Only names of that exact form, owned by the
 //! current user, whose process is no longer running, count as leftovers: a live process's
 //! temp file is its own business, and nothing else is ever touched.
 //!

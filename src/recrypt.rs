@@ -187,7 +187,7 @@ impl Written {
 /// unchanged on disk since it was inspected, then staged (written and flushed next to its
 /// target), and only then is each staged file renamed into place, after checking once more,
 /// under the directory lock, that the file still holds exactly the bytes inspected
-/// ([`fsutil::Staged::commit_if_unchanged`]): a change made at any moment after the
+/// (`fsutil::Staged::commit_if_unchanged`): a change made at any moment after the
 /// inspection is never overwritten, and that file is reported in [`Written::skipped`].
 pub fn write_files(
     files: &[FileInspection],
