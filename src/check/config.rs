@@ -67,6 +67,7 @@ struct ConfigFile {
     require: Option<Vec<Require>>,
     deny: Option<Vec<String>>,
     recipients_lock: Option<String>,
+    server_keys: Option<Vec<String>>,
 }
 
 /// A `require` entry: values under `path` must be encrypted to each of `keys`.
@@ -104,6 +105,9 @@ pub struct Config {
     /// The recipients lock, resolved against the configuration file's directory
     /// (`recipients-lock`).
     pub recipients_lock: Option<std::path::PathBuf>,
+    /// `check --hiera`: the fingerprints of the Puppet servers' keys every value a node
+    /// receives must be encrypted to (`server_keys`; `--server-key` on the command line wins).
+    pub server_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -119,6 +123,7 @@ impl Default for Config {
             require: Vec::new(),
             deny: Vec::new(),
             recipients_lock: None,
+            server_keys: Vec::new(),
         }
     }
 }
@@ -205,6 +210,9 @@ impl Config {
         }
         for d in file.deny.unwrap_or_default() {
             c.deny.push(fingerprint(&d, "deny")?);
+        }
+        for k in file.server_keys.unwrap_or_default() {
+            c.server_keys.push(fingerprint(&k, "server_keys")?);
         }
         if let Some(l) = file.recipients_lock {
             let base = name.parent().unwrap_or(Path::new(""));

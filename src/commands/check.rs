@@ -132,7 +132,11 @@ fn run_hiera(
         loader: &loader,
         gpg: &gpg,
         pkcs7: &pkcs7,
-        server_keys: &args.server_key,
+        server_keys: if args.server_key.is_empty() {
+            &config.server_keys
+        } else {
+            &args.server_key
+        },
         method,
     };
     let (files, findings) = gate.run(&facts).map_err(|e| UsageError(e.to_string()))?;

@@ -159,6 +159,24 @@ fn the_gate_finds_values_a_nodes_server_cannot_decrypt_and_lookups_that_fail() {
     assert!(!text.contains("roles/web.yaml"), "{text}");
     assert!(!text.contains("roles/db.yaml"), "bob+alice passes: {text}");
 
+    // The same server key from the check config (`server_keys`) instead of the flag.
+    env.write(
+        ".eyaml-gpg-check.yaml",
+        &format!("server_keys: [\"{ALICE_FPR}\"]\nskip: [hiera-lookup]\n"),
+    );
+    let out = gate(&env, &["--gpg-keyring", alice.to_str().unwrap()]);
+    let from_config = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{from_config}");
+    assert_eq!(from_config, text);
+    env.write(
+        ".eyaml-gpg-check.yaml",
+        "server_keys: [not-a-fingerprint]\n",
+    );
+    let out = gate(&env, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("server_keys"), "{}", stderr(&out));
+    std::fs::remove_file(env.join(".eyaml-gpg-check.yaml")).unwrap();
+
     // A malformed facts file is a finding naming it; the other nodes are still checked.
     env.write("facts/broken.json", "{\"clientcert\": ");
     let out = gate(&env, &[]);
