@@ -162,7 +162,7 @@ fn the_gate_finds_values_a_nodes_server_cannot_decrypt_and_lookups_that_fail() {
     // The same server key from the check config (`server_keys`) instead of the flag.
     env.write(
         ".eyaml-gpg-check.yaml",
-        &format!("server_keys: [\"{ALICE_FPR}\"]\nskip: [hiera-lookup]\n"),
+        format!("server_keys: [\"{ALICE_FPR}\"]\nskip: [hiera-lookup]\n"),
     );
     let out = gate(&env, &["--gpg-keyring", alice.to_str().unwrap()]);
     let from_config = stdout(&out);
