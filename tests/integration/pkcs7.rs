@@ -374,3 +374,113 @@ fn createkeys_refuses_to_overwrite_and_points_gpg_users_elsewhere() {
     assert!(stderr(&o).contains("Bouncy Castle"), "{}", stderr(&o));
     assert!(!Path::new(&env.join("k/a.pem")).exists());
 }
+
+/// Certificates and keys eyaml accepts besides its own 3.x ones: an eyaml 4/5-style v1
+/// certificate with serial 0 and an empty issuer over a PKCS#8 key, and an `openssl req -x509`
+/// certificate with a real issuer; a PEM key with text around it. Values we encrypt to each
+/// decrypt with `openssl cms`, and with us from the private key alone.
+#[test]
+fn v1_serial_zero_and_openssl_req_certificates_and_pkcs8_keys() {
+    if !have("openssl") {
+        return;
+    }
+    let env = Env::new();
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .current_dir(env.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+        o
+    };
+    // eyaml 4/5 style: v1, serial 0, empty subject and issuer, PKCS#8 key.
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "v1.key",
+    ]);
+    openssl(&[
+        "req", "-new", "-key", "v1.key", "-subj", "/", "-out", "v1.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "v1.csr",
+        "-signkey",
+        "v1.key",
+        "-set_serial",
+        "0",
+        "-days",
+        "3650",
+        "-out",
+        "v1.crt",
+    ]);
+    let text = stdout(&openssl(&["x509", "-in", "v1.crt", "-noout", "-text"]));
+    assert!(text.contains("Version: 1 (0x0)"), "{text}");
+    assert!(text.contains("Serial Number: 0 (0x0)"), "{text}");
+    // openssl req -x509: a real issuer.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "req.key",
+        "-subj",
+        "/CN=puppet.example.com/O=Example",
+        "-days",
+        "30",
+        "-out",
+        "req.crt",
+    ]);
+    let pem = std::fs::read_to_string(env.join("v1.key")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "PKCS#8: {pem}"
+    );
+    env.write(
+        "v1-text.key",
+        format!("a note before the key\n{pem}and after\n"),
+    );
+
+    for (cert, key, keys) in [
+        ("v1.crt", "v1.key", ["v1.key", "v1-text.key"]),
+        ("req.crt", "req.key", ["req.key", "req.key"]),
+    ] {
+        let plain = format!("to {cert}");
+        let value = stdout(ok(&env.run(&[
+            "encrypt",
+            "-n",
+            "pkcs7",
+            "--pkcs7-public-key",
+            cert,
+            "-o",
+            "string",
+            "-s",
+            &plain,
+        ])));
+        let value = value.trim();
+        let der = common::b64decode(&value["ENC[PKCS7,".len()..value.len() - 1]);
+        env.write("v.der", der);
+        let o = openssl(&[
+            "cms", "-decrypt", "-inform", "DER", "-in", "v.der", "-inkey", key,
+        ]);
+        assert_eq!(o.stdout, plain.as_bytes(), "openssl cms, {cert}");
+        for k in keys {
+            let back = env.run(&["decrypt", "--pkcs7-private-key", k, "-s", value]);
+            assert_eq!(stdout(ok(&back)), plain, "{k}");
+        }
+        // Another key is refused, naming the recipient the value is for.
+        let wrong = if key == "v1.key" { "req.key" } else { "v1.key" };
+        let o = env.run(&["decrypt", "--pkcs7-private-key", wrong, "-s", value]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("serial"), "{}", stderr(&o));
+    }
+}
