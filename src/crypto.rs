@@ -113,10 +113,33 @@ pub enum Container {
     SeipdV1,
     /// SEIPD version 2 (RFC 9580 AEAD).
     SeipdV2,
-    /// GnuPG 2.4's OCB packet (tag 20), unreadable in process.
-    Ocb,
+    /// The AEAD packet of the OpenPGP drafts (tag 20), unreadable in process: GnuPG 2.4
+    /// writes it with OCB, rnp and old drafts also with EAX.
+    Aead(AeadMode),
     /// Symmetrically encrypted data without integrity protection (tag 9).
     Unprotected,
+}
+
+/// The AEAD mode of a tag-20 packet (its third body byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AeadMode {
+    /// EAX (1).
+    Eax,
+    /// OCB (2), what GnuPG 2.4 writes.
+    Ocb,
+    /// Any other number (GCM is 3).
+    Other(u8),
+}
+
+impl std::fmt::Display for AeadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AeadMode::Eax => f.write_str("EAX"),
+            AeadMode::Ocb => f.write_str("OCB"),
+            AeadMode::Other(3) => f.write_str("GCM"),
+            AeadMode::Other(n) => write!(f, "AEAD mode {n}"),
+        }
+    }
 }
 
 /// What an OpenPGP message says about itself, read without any secret key.

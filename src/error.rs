@@ -98,13 +98,15 @@ pub enum Error {
     /// The message is encrypted without integrity protection (SED, no MDC).
     #[error("the OpenPGP message has no integrity protection (no MDC); refusing to decrypt it")]
     NoIntegrity,
-    /// A GnuPG 2.4 OCB (AEAD) message, which Sequoia cannot read.
+    /// A tag-20 AEAD message (GnuPG 2.4 OCB, or EAX from rnp and old drafts), which Sequoia
+    /// cannot read.
     #[error(
-        "the value is a GnuPG 2.4 OCB message (packet tag 20), which cannot be read in process; \
+        "the value is {} (packet tag 20), which cannot be read in process; \
          re-encrypt it after turning off AEAD in the recipient key's preferences \
-         (gpg --edit-key KEY, then `setpref` without AEAD, or `showpref` to check)"
+         (gpg --edit-key KEY, then `setpref` without AEAD, or `showpref` to check)",
+        aead_what(*.0)
     )]
-    OcbMessage,
+    AeadMessage(crate::crypto::AeadMode),
     /// None of the secret keys at hand can decrypt the value.
     #[error(
         "No secret key: the value is encrypted to {}; secret keys available: {}",
@@ -116,6 +118,25 @@ pub enum Error {
         recipients: Vec<String>,
         /// The secret keys we hold.
         available: Vec<String>,
+    },
+    /// A message encrypted to a password only (SKESK, no PKESK): eyaml values are
+    /// encrypted to keys.
+    #[error(
+        "the value is a symmetric-only (password) message, encrypted to no key; eyaml-gpg \
+         decrypts with keys only (gpg --decrypt reads it with the password)"
+    )]
+    SymmetricOnly,
+    /// A key whose algorithm the in-process OpenPGP backend lacks (ElGamal, brainpool).
+    #[error(
+        "algorithm not supported in process: {key} is {algorithm}; {hint}"
+    )]
+    UnsupportedAlgorithm {
+        /// The key (key id and user id).
+        key: String,
+        /// Its algorithm (`elg2048`, `brainpoolP256r1`).
+        algorithm: String,
+        /// What works instead.
+        hint: String,
     },
     /// Decryption failed for another reason.
     #[error("decryption failed: {0}")]
@@ -282,12 +303,14 @@ pub enum Error {
         /// The GnuPG home.
         home: PathBuf,
     },
-    /// A GnuPG 2.4 OCB message that `gpg --decrypt` could not read either.
+    /// A tag-20 AEAD message that `gpg --decrypt` could not read either.
     #[error(
         "{}; `gpg --decrypt` could not read it either ({reason})",
-        Error::OcbMessage
+        Error::AeadMessage(*mode)
     )]
-    OcbUnreadable {
+    AeadUnreadable {
+        /// The AEAD mode of the message.
+        mode: crate::crypto::AeadMode,
         /// gpg's last error line.
         reason: String,
     },
@@ -563,6 +586,13 @@ pub enum Error {
     },
 }
 
+fn aead_what(mode: crate::crypto::AeadMode) -> String {
+    match mode {
+        crate::crypto::AeadMode::Ocb => "an AEAD OCB message (as GnuPG 2.4 writes)".to_string(),
+        m => format!("an AEAD {m} message (as rnp and early OpenPGP drafts write)"),
+    }
+}
+
 fn list_or(items: &[String], empty: &str) -> String {
     if items.is_empty() {
         empty.to_string()
@@ -814,10 +844,13 @@ mod tests {
                  --gpg-always-trust skips the check)",
             ),
             (
-                Error::OcbUnreadable { reason: "R".into() },
+                Error::AeadUnreadable {
+                    mode: crate::crypto::AeadMode::Ocb,
+                    reason: "R".into(),
+                },
                 &format!(
                     "{}; `gpg --decrypt` could not read it either (R)",
-                    Error::OcbMessage
+                    Error::AeadMessage(crate::crypto::AeadMode::Ocb)
                 ),
             ),
             (

@@ -12,6 +12,8 @@ use crate::pgp::Keystore;
 
 /// Asking for the passphrase of a protected secret key.
 pub use crate::pgp::{PassphrasePrompt, TerminalPrompt};
+/// What the key store tells the user outside errors (legacy ciphers, encryption through gpg).
+pub use crate::pgp::{Notice, NoticeSink};
 pub use crate::pkcs7::KeySources as Pkcs7KeySources;
 /// PKCS7 key files: where `eyaml` keeps them by default, loading them on first use, creating them.
 pub use crate::pkcs7::{create_key_files, LazyKeys, DEFAULT_KEYSIZE, DEFAULT_SUBJECT};
@@ -47,6 +49,10 @@ impl KeySources {
     pub fn load_logged(&self, log: &mut dyn FnMut(&str)) -> Result<Keystore> {
         let mut store = Keystore::new();
         store.set_always_trust(self.always_trust);
+        let gpg = gnupg::GpgEncryptor::default();
+        store.set_gpg_encrypt(Box::new(move |certs, subkeys, plaintext| {
+            gpg.encrypt(certs, subkeys, plaintext)
+        }));
         for path in &self.keyrings {
             if !path.exists() {
                 return Err(Error::MissingKeyring(path.clone()));
@@ -75,7 +81,7 @@ impl KeySources {
         let path = home.path.clone();
         store.set_validity_source(Box::new(move || gnupg::validity(&path)));
         let path = home.path.clone();
-        store.set_ocb_fallback(Box::new(move |m| gnupg::gpg_decrypt(&path, m)));
+        store.set_aead_fallback(Box::new(move |m, mode| gnupg::gpg_decrypt(&path, m, mode)));
         let agent = Agent::new(&home.path, &store);
         store.add_provider(Arc::new(agent));
         Ok(store)

@@ -94,6 +94,7 @@ pub(crate) mod token;
 pub(crate) mod tree;
 pub(crate) mod yaml;
 
+pub use crypto::AeadMode;
 pub use error::{Error, Errors, Result};
 pub use hiera::{Hierarchy, Merge};
 pub use keys::KeySources;

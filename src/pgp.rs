@@ -20,21 +20,31 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
-use openpgp::policy::StandardPolicy;
+use openpgp::policy::{AsymmetricAlgorithm, StandardPolicy};
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
 use openpgp::types::{Curve, DataFormat, Features, KeyFlags, SymmetricAlgorithm};
 use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
 use crate::crypto::{
-    Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin,
+    AeadMode, Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin,
     MessageInfo, Pkesk, Plaintext,
 };
 use crate::error::{Error, Result};
 use crate::recipients::{classify, Query};
 
+mod blowfish;
 mod contain;
 mod framing;
+
+/// Symmetric ciphers read for old data but never written.
+#[allow(deprecated)]
+const LEGACY_CIPHERS: [SymmetricAlgorithm; 4] = [
+    SymmetricAlgorithm::IDEA,
+    SymmetricAlgorithm::TripleDES,
+    SymmetricAlgorithm::CAST5,
+    SymmetricAlgorithm::Blowfish,
+];
 
 /// A public key as the backend hands it to secret-key providers.
 pub(crate) type PublicKey = Key<PublicParts, UnspecifiedRole>;
@@ -63,9 +73,45 @@ pub(crate) trait SecretKeyProvider: Send + Sync {
 /// that only decrypt never ask `gpg` about trust.
 pub(crate) type ValiditySource = Box<dyn Fn() -> Result<Vec<(String, bool)>> + Send + Sync>;
 
-/// Decrypts a message the store cannot read in process (a GnuPG 2.4 OCB message), e.g. by
+/// Decrypts a message the store cannot read in process (a tag-20 AEAD message), e.g. by
 /// running `gpg --decrypt`.
-pub(crate) type OcbFallback = Box<dyn Fn(&[u8]) -> Result<Plaintext> + Send + Sync>;
+pub(crate) type AeadFallback = Box<dyn Fn(&[u8], AeadMode) -> Result<Plaintext> + Send + Sync>;
+
+/// Encrypts through `gpg` for recipients whose algorithm the backend lacks: the recipients'
+/// certificates (armoured), the fingerprints of the subkeys to use, the plaintext.
+pub(crate) type GpgEncrypt =
+    Box<dyn Fn(&[Vec<u8>], &[String], &[u8]) -> Result<Vec<u8>> + Send + Sync>;
+
+/// Something the key store tells the user about, outside any error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Hash)]
+pub enum Notice {
+    /// A value used a legacy symmetric cipher (CAST5, 3DES, IDEA, Blowfish): read, but
+    /// `recrypt --all` should upgrade it. Given once per algorithm and run.
+    LegacyCipher(String),
+    /// Values were encrypted through `gpg` because a recipient's algorithm is not supported
+    /// in process (the recipient, e.g. `ABCD… (elg2048)`). Given once per run.
+    EncryptedThroughGpg(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::LegacyCipher(algo) => write!(
+                f,
+                "a value is encrypted with the legacy cipher {algo}; it was decrypted, but run \
+                 `eyaml-gpg recrypt --all` to upgrade such values to AES-256"
+            ),
+            Notice::EncryptedThroughGpg(keys) => write!(
+                f,
+                "encrypting through gpg: {keys}: algorithm not supported in process"
+            ),
+        }
+    }
+}
+
+/// Where the key store's [`Notice`]s go.
+pub type NoticeSink = Box<dyn Fn(&Notice) + Send + Sync>;
 
 /// Asks for the passphrase of a protected secret key.
 pub trait PassphrasePrompt: Send + Sync {
@@ -208,6 +254,13 @@ impl Decryptor for Cv25519Decryptor<'_> {
 /// Certificates and secret keys from every source, and the operations on them.
 pub struct Keystore {
     policy: StandardPolicy<'static>,
+    /// [`Keystore::policy`] plus the legacy symmetric ciphers: old data must stay readable,
+    /// but nothing is ever encrypted with them (encryption always uses AES-256).
+    decrypt_policy: StandardPolicy<'static>,
+    notice: Option<NoticeSink>,
+    /// Notices already given in this run.
+    noticed: Mutex<std::collections::HashSet<Notice>>,
+    gpg_encrypt: Option<GpgEncrypt>,
     certs: Vec<CertEntry>,
     by_fingerprint: HashMap<Fingerprint, usize>,
     /// Primary and subkey ids to certificate indices.
@@ -224,7 +277,7 @@ pub struct Keystore {
     validity_source: Option<ValiditySource>,
     /// What `validity_source` answered (its error as text: `Error` is not `Clone`).
     lazy_validity: OnceLock<Result<HashMap<Fingerprint, bool>>>,
-    ocb_fallback: Option<OcbFallback>,
+    aead_fallback: Option<AeadFallback>,
     /// The most plaintext one value may decrypt to (a compressed message can expand a
     /// thousandfold: a decompression bomb must stop here, not at the allocator).
     max_value_size: usize,
@@ -249,8 +302,26 @@ impl std::fmt::Debug for Keystore {
 impl Keystore {
     /// An empty store.
     pub fn new() -> Self {
+        let mut policy = StandardPolicy::new();
+        // ElGamal (dsa2048+elg2048 from the GnuPG 1.4 era) is still in use by long-lived
+        // teams and gpg encrypts to it; Sequoia's default refuses it since 2025.
+        for a in [
+            AsymmetricAlgorithm::ElGamal2048,
+            AsymmetricAlgorithm::ElGamal3072,
+            AsymmetricAlgorithm::ElGamal4096,
+        ] {
+            policy.accept_asymmetric_algo(a);
+        }
+        let mut decrypt_policy = policy.clone();
+        for a in LEGACY_CIPHERS {
+            decrypt_policy.accept_symmetric_algo(a);
+        }
         Keystore {
-            policy: StandardPolicy::new(),
+            policy,
+            decrypt_policy,
+            notice: None,
+            noticed: Mutex::new(std::collections::HashSet::new()),
+            gpg_encrypt: None,
             certs: Vec::new(),
             by_fingerprint: HashMap::new(),
             by_key_id: HashMap::new(),
@@ -263,7 +334,7 @@ impl Keystore {
             always_trust: false,
             validity_source: None,
             lazy_validity: OnceLock::new(),
-            ocb_fallback: None,
+            aead_fallback: None,
             max_value_size: Keystore::DEFAULT_MAX_VALUE_SIZE,
         }
     }
@@ -274,6 +345,29 @@ impl Keystore {
     /// Refuses to decrypt a value whose plaintext exceeds `bytes` (reading stops there).
     pub fn set_max_value_size(&mut self, bytes: usize) {
         self.max_value_size = bytes;
+    }
+
+    /// Sends [`Notice`]s (legacy ciphers, encryption through gpg) to `sink`.
+    pub fn set_notice(&mut self, sink: NoticeSink) {
+        self.notice = Some(sink);
+    }
+
+    /// Gives `notice` to the sink, once per run.
+    fn notify(&self, notice: Notice) {
+        let Some(sink) = &self.notice else { return };
+        let first = self
+            .noticed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(notice.clone());
+        if first {
+            sink(&notice);
+        }
+    }
+
+    /// Uses `encrypt` for recipients whose algorithm is not supported in process.
+    pub(crate) fn set_gpg_encrypt(&mut self, encrypt: GpgEncrypt) {
+        self.gpg_encrypt = Some(encrypt);
     }
 
     /// Uses `prompt` for passphrases of protected keys held in process.
@@ -300,9 +394,9 @@ impl Keystore {
         self.validity_source = Some(source);
     }
 
-    /// Uses `fallback` for messages that cannot be read in process (OCB).
-    pub(crate) fn set_ocb_fallback(&mut self, fallback: OcbFallback) {
-        self.ocb_fallback = Some(fallback);
+    /// Uses `fallback` for messages that cannot be read in process (tag-20 AEAD).
+    pub(crate) fn set_aead_fallback(&mut self, fallback: AeadFallback) {
+        self.aead_fallback = Some(fallback);
     }
 
     fn is_valid(&self, fp: &Fingerprint) -> Result<bool> {
@@ -597,8 +691,8 @@ impl Keystore {
         ) {
             return None;
         }
+        // Keys the backend lacks (ElGamal, brainpool) count: they are encrypted to through gpg.
         vc.keys()
-            .supported()
             .alive()
             .revoked(false)
             .key_flags(
@@ -780,11 +874,15 @@ impl Keystore {
 
     fn decrypt_inner(&self, message: &[u8]) -> Result<Plaintext> {
         let info = self.inspect(message)?;
+        if info.pkesks.is_empty() {
+            // `inspect` made sure some session key packet is there: passwords only.
+            return Err(Error::SymmetricOnly);
+        }
         match info.container {
-            Container::Ocb => {
-                return match &self.ocb_fallback {
-                    Some(fallback) => fallback(message),
-                    None => Err(Error::OcbMessage),
+            Container::Aead(mode) => {
+                return match &self.aead_fallback {
+                    Some(fallback) => fallback(message, mode),
+                    None => Err(Error::AeadMessage(mode)),
                 }
             }
             Container::Unprotected => return Err(Error::NoIntegrity),
@@ -795,24 +893,36 @@ impl Keystore {
 
     /// Decrypts a message whose structure was checked, through Sequoia's streaming decryptor.
     fn decrypt_message(&self, message: &[u8]) -> Result<Plaintext> {
+        let blowfish = std::cell::RefCell::new(None);
         let helper = Helper {
             store: self,
             failure: None,
             decrypted: false,
             text_mode: false,
+            sym_algo: None,
+            blowfish: &blowfish,
         };
         let cap = self.max_value_size;
         // The structure was read first (cheap next to the decryption) so that an OCB message
         // never reaches the agent or a passphrase prompt, and refusals say precisely why.
-        let mut decryptor = DecryptorBuilder::from_bytes(message)
+        let decryptor = DecryptorBuilder::from_bytes(message)
             // Plaintext up to the cap is held back until its MDC checks out; anything larger
             // is refused below anyway.
             .map(|b| b.buffer_size(cap.saturating_add(1)))
-            .and_then(|b| b.with_policy(&self.policy, None, helper))
-            .map_err(|e| match e.downcast::<Error>() {
-                Ok(ours) => ours,
-                Err(e) => Error::Malformed(e.to_string()),
-            })?;
+            .and_then(|b| b.with_policy(&self.decrypt_policy, None, helper));
+        let mut decryptor = match decryptor {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(sk) = blowfish.borrow_mut().take() {
+                    self.notify(Notice::LegacyCipher(SymmetricAlgorithm::Blowfish.to_string()));
+                    return blowfish::decrypt(message, &sk, cap);
+                }
+                return Err(match e.downcast::<Error>() {
+                    Ok(ours) => ours,
+                    Err(e) => Error::Malformed(e.to_string()),
+                });
+            }
+        };
         let mut out = Zeroizing::new(Vec::new());
         (&mut decryptor)
             .take(cap as u64 + 1)
@@ -825,12 +935,53 @@ impl Keystore {
         if !helper.decrypted {
             return Err(Error::NotEncrypted);
         }
+        if let Some(algo) = helper.sym_algo.filter(|a| LEGACY_CIPHERS.contains(a)) {
+            self.notify(Notice::LegacyCipher(algo.to_string()));
+        }
         if helper.text_mode {
-            // GnuPG on Unix drops every carriage return of text-mode literal data (its
-            // "convert to native line ending"), so `l1\r\nl2\r\n` reads as `l1\nl2\n`.
-            out.retain(|&b| b != b'\r');
+            text_to_native(&mut out);
         }
         Ok(out)
+    }
+
+    /// One `gpg` run writes the message for every recipient when one of them (`foreign`)
+    /// has an algorithm the backend lacks.
+    fn encrypt_through_gpg(
+        &self,
+        keys: &[PublicKey],
+        foreign: &[&PublicKey],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        let names: Vec<String> = foreign
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} ({})",
+                    self.describe_key(&key_id(&k.keyid())),
+                    algorithm_name(k)
+                )
+            })
+            .collect();
+        let Some(gpg) = &self.gpg_encrypt else {
+            let k = foreign[0];
+            return Err(Error::UnsupportedAlgorithm {
+                key: self.describe_key(&key_id(&k.keyid())),
+                algorithm: algorithm_name(k),
+                hint: "encrypting to it needs gpg".into(),
+            });
+        };
+        let mut certs = Vec::new();
+        let mut subkeys = Vec::new();
+        for k in keys {
+            let cert = self
+                .find_cert_by_id(&k.keyid())
+                .and_then(|i| self.armored_public(&self.certs[i].cert.fingerprint().to_hex()))
+                .ok_or_else(|| Error::NoKey(k.fingerprint().to_hex()))?;
+            certs.push(cert);
+            subkeys.push(k.fingerprint().to_hex());
+        }
+        self.notify(Notice::EncryptedThroughGpg(names.join(", ")));
+        gpg(&certs, &subkeys, plaintext)
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
@@ -866,6 +1017,33 @@ impl Keystore {
             .decrypt_secret(&Password::from(pass.as_str()))
             .map_err(|_| Error::BadPassphrase(desc))?;
         Ok(slot.unlocked.get_or_init(|| Ready::new(key)))
+    }
+}
+
+/// GnuPG on Unix drops every carriage return of text-mode literal data (its "convert to
+/// native line ending"), so `l1\r\nl2\r\n` reads as `l1\nl2\n`.
+fn text_to_native(out: &mut Zeroizing<Vec<u8>>) {
+    out.retain(|&b| b != b'\r');
+}
+
+/// Whether the crypto backend can use `key` in process: not ElGamal, not a curve it lacks
+/// (brainpool). gpg and gpg-agent can.
+pub(crate) fn supported_in_process(key: &PublicKey) -> bool {
+    !matches!(key.mpis(), mpi::PublicKey::ElGamal { .. }) && curve_supported(key)
+}
+
+/// What decrypting a PKESK with `key` costs, roughly, so that hidden recipients try the
+/// cheapest keys first: Curve25519, then the other curves, then RSA by size, ElGamal last.
+fn decryption_cost(key: &PublicKey) -> u32 {
+    let bits = key.mpis().bits().unwrap_or(4096) as u32;
+    match key.mpis() {
+        mpi::PublicKey::ECDH {
+            curve: Curve::Cv25519,
+            ..
+        } => 0,
+        mpi::PublicKey::ECDH { .. } => 1 + bits / 64,
+        mpi::PublicKey::RSA { .. } => 100 + bits / 64,
+        _ => 1000 + bits / 64,
     }
 }
 
@@ -934,6 +1112,11 @@ struct Helper<'a> {
     store: &'a Keystore,
     failure: Option<Error>,
     decrypted: bool,
+    /// The symmetric algorithm of the session key that worked.
+    sym_algo: Option<SymmetricAlgorithm>,
+    /// A Blowfish session key that checked out, for [`blowfish::decrypt`] (Sequoia cannot
+    /// use it: see that module).
+    blowfish: &'a std::cell::RefCell<Option<SessionKey>>,
     /// The literal data packet is text (`t`, `u`, or GnuPG's MIME `m`).
     text_mode: bool,
 }
@@ -961,6 +1144,79 @@ impl VerificationHelper for Helper<'_> {
     }
 }
 
+impl Helper<'_> {
+    /// Hands a decrypted session key to Sequoia; remembers a Blowfish one that Sequoia
+    /// refuses (see [`blowfish`]).
+    fn offer(
+        &mut self,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+        algo: Option<SymmetricAlgorithm>,
+        sk: &SessionKey,
+    ) -> bool {
+        if decrypt(algo, sk) {
+            self.decrypted = true;
+            self.sym_algo = algo;
+            return true;
+        }
+        if algo == Some(SymmetricAlgorithm::Blowfish) {
+            *self.blowfish.borrow_mut() = Some(sk.clone());
+            return true;
+        }
+        false
+    }
+
+    /// Public keys the store knows that a provider may hold for `pkesk`: the named key, or
+    /// for a hidden recipient every encryption-capable key of the PKESK's algorithm, the
+    /// cheapest first (as gpg's `try-all-secrets`).
+    fn provider_candidates(&self, pkesk: &PKESK) -> Vec<PublicKey> {
+        let store = self.store;
+        let mut keys: Vec<PublicKey> = match pkesk.recipient() {
+            Some(h) => {
+                let id = KeyID::from(&h);
+                store
+                    .by_key_id
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|&c| {
+                        store.certs[c]
+                            .cert
+                            .keys()
+                            .filter(|ka| ka.key().keyid() == id)
+                            .map(|ka| ka.key().clone().role_into_unspecified())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            }
+            None => store
+                .certs
+                .iter()
+                .flat_map(|e| {
+                    // Keys for encryption under the policy (any expiry or revocation: old
+                    // data), or every key of the algorithm when none has a valid binding.
+                    let encrypting: Vec<Fingerprint> = e
+                        .cert
+                        .keys()
+                        .with_policy(&store.policy, None)
+                        .filter(|ka| ka.for_storage_encryption() || ka.for_transport_encryption())
+                        .map(|ka| ka.key().fingerprint())
+                        .collect();
+                    e.cert
+                        .keys()
+                        .filter(|ka| ka.key().pk_algo() == pkesk.pk_algo())
+                        .filter(|ka| {
+                            encrypting.is_empty() || encrypting.contains(&ka.key().fingerprint())
+                        })
+                        .map(|ka| ka.key().clone().role_into_unspecified())
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        };
+        keys.sort_by_key(decryption_cost);
+        keys
+    }
+}
+
 impl DecryptionHelper for Helper<'_> {
     fn decrypt(
         &mut self,
@@ -972,16 +1228,33 @@ impl DecryptionHelper for Helper<'_> {
         let store = self.store;
         // First the keys held in process (fast), then the providers (gpg-agent).
         for pkesk in pkesks {
-            let candidates: Vec<usize> = match pkesk.recipient() {
+            let mut candidates: Vec<usize> = match pkesk.recipient() {
                 Some(h) => store
                     .secret_by_id
                     .get(&KeyID::from(&h))
                     .cloned()
                     .unwrap_or_default(),
-                None => (0..store.secrets.len()).collect(),
+                None => (0..store.secrets.len())
+                    .filter(|&s| store.secrets[s].key.pk_algo() == pkesk.pk_algo())
+                    .collect(),
             };
+            let hidden = pkesk.recipient().is_none();
+            candidates.sort_by_key(|&s| decryption_cost(store.secrets[s].key.parts_as_public()));
             for s in candidates {
                 let slot = &store.secrets[s];
+                let public = slot.key.parts_as_public();
+                if !supported_in_process(public) {
+                    if !hidden {
+                        self.failure.get_or_insert(Error::UnsupportedAlgorithm {
+                            key: store.describe_key(&key_id(&slot.key.keyid())),
+                            algorithm: algorithm_name(public),
+                            hint: "import the key into a GnuPG home (gpg --import KEYFILE) and \
+                                   decrypt with --gpg-gnupghome DIR: gpg-agent can use it"
+                                .into(),
+                        });
+                    }
+                    continue;
+                }
                 let key = match store.unlocked(slot) {
                     Ok(k) => k,
                     Err(e) => {
@@ -990,46 +1263,28 @@ impl DecryptionHelper for Helper<'_> {
                     }
                 };
                 if let Some((algo, sk)) = key.decrypt(pkesk, sym_algo) {
-                    if decrypt(algo, &sk) {
-                        self.decrypted = true;
+                    if self.offer(decrypt, algo, &sk) {
                         return Ok(None);
                     }
                 }
             }
         }
         for pkesk in pkesks {
-            let public: Vec<PublicKey> = match pkesk.recipient() {
-                Some(h) => {
-                    let id = KeyID::from(&h);
-                    store
-                        .by_key_id
-                        .get(&id)
-                        .into_iter()
-                        .flatten()
-                        .flat_map(|&c| {
-                            store.certs[c]
-                                .cert
-                                .keys()
-                                .filter(|ka| ka.key().keyid() == id)
-                                .map(|ka| ka.key().clone().role_into_unspecified())
-                                .collect::<Vec<_>>()
-                        })
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-            for key in &public {
+            let hidden = pkesk.recipient().is_none();
+            for key in &self.provider_candidates(pkesk) {
                 for p in &store.providers {
                     if !p.has_key(key) {
                         continue;
                     }
                     match p.decrypt(key, pkesk, sym_algo) {
                         Ok((algo, sk)) => {
-                            if decrypt(algo, &sk) {
-                                self.decrypted = true;
+                            if self.offer(decrypt, algo, &sk) {
                                 return Ok(None);
                             }
                         }
+                        // Trying a key that is not the hidden recipient's fails as expected;
+                        // only a failure of the agent itself is worth reporting then.
+                        Err(Error::DecryptionFailed(_)) if hidden => {}
                         Err(e) => {
                             self.failure.get_or_insert(e);
                         }
@@ -1118,6 +1373,10 @@ impl Backend for Keystore {
                 .ok_or_else(|| Error::NoKey(r.recipient.clone()))?;
             keys.push(key);
         }
+        let foreign: Vec<&PublicKey> = keys.iter().filter(|k| !supported_in_process(k)).collect();
+        if !foreign.is_empty() {
+            return self.encrypt_through_gpg(&keys, &foreign, plaintext);
+        }
         // GnuPG 2.2 reads neither PKESK v6 nor SEIPD v2: announce SEIPD v1 only, so Sequoia
         // writes what GnuPG 2.2 writes, whatever the certificates advertise.
         let recipients: Vec<Recipient> = keys
@@ -1174,7 +1433,7 @@ pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
     let mut pkesks = Vec::new();
     let mut skesks = 0;
     let mut first = true;
-    while let PacketParserResult::Some(pp) = ppr {
+    while let PacketParserResult::Some(mut pp) = ppr {
         let container = match &pp.packet {
             Packet::PKESK(p) => {
                 pkesks.push(Pkesk {
@@ -1197,7 +1456,16 @@ pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
             } else {
                 Container::SeipdV2
             }),
-            p if p.tag() == Tag::AED => Some(Container::Ocb),
+            p if p.tag() == Tag::AED => {
+                // Version, symmetric algorithm, AEAD algorithm (RFC 4880bis §5.16).
+                let mode = match pp.buffer_unread_content().ok().and_then(|b| b.get(2).copied()) {
+                    Some(1) => AeadMode::Eax,
+                    Some(2) => AeadMode::Ocb,
+                    Some(n) => AeadMode::Other(n),
+                    None => return Err(Error::Malformed("empty AEAD packet".into())),
+                };
+                Some(Container::Aead(mode))
+            }
             p if p.tag() == Tag::SED => Some(Container::Unprotected),
             Packet::Unknown(u) if first => {
                 return Err(Error::NotOpenPgp(format!("unexpected {} packet", u.tag())))

@@ -55,6 +55,11 @@ impl Context {
         if let Some(n) = self.settings.max_value_size {
             store.set_max_value_size(n);
         }
+        let ui = self.ui;
+        store.set_notice(Box::new(move |n| match n {
+            eyaml_gpg::keys::Notice::LegacyCipher(_) => ui.warn(&n.to_string()),
+            _ => ui.debug(&n.to_string()),
+        }));
         Ok(store)
     }
 

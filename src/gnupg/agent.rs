@@ -491,11 +491,15 @@ impl SecretKeyProvider for Agent {
             .keys
             .get(&key.fingerprint())
             .ok_or_else(|| Error::AgentMissingKey(self.names(key).short.to_string()))?;
+        // A brainpool key exported for in-process use would fail from the first value
+        // after `PKDECRYPTS_BEFORE_EXPORT` ("session key does not check out"): the backend
+        // lacks the curve. Such keys stay in the agent.
         let exportable = !held.card
             && matches!(
                 key.mpis(),
                 mpi::PublicKey::RSA { .. } | mpi::PublicKey::ECDH { .. }
-            );
+            )
+            && crate::pgp::supported_in_process(key);
         // A protected key without a cached passphrase needs its one prompt anyway: export it
         // at once. Otherwise `PKDECRYPT` is prompt-free (an export of a key with a cached
         // passphrase prompts: the agent never uses its cache for exports), so the key stays in

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use crate::crypto::{KeyOrigin, Plaintext};
+use crate::crypto::{AeadMode, KeyOrigin, Plaintext};
 use crate::error::{Error, Result};
 use crate::pgp::Keystore;
 
@@ -277,9 +277,9 @@ fn parse_validity(listing: &str) -> Vec<(String, bool)> {
     out
 }
 
-/// Decrypts a message with `gpg --decrypt` in `home` (for GnuPG 2.4 OCB messages, which cannot
+/// Decrypts a message with `gpg --decrypt` in `home` (for tag-20 AEAD messages, which cannot
 /// be read in process). The error says what went wrong and how to avoid OCB.
-pub fn gpg_decrypt(home: &Path, message: &[u8]) -> Result<Plaintext> {
+pub fn gpg_decrypt(home: &Path, message: &[u8], mode: AeadMode) -> Result<Plaintext> {
     let mut child = match gpg(home)
         .arg("--decrypt")
         .stdin(Stdio::piped())
@@ -288,7 +288,7 @@ pub fn gpg_decrypt(home: &Path, message: &[u8]) -> Result<Plaintext> {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::OcbMessage),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::AeadMessage(mode)),
         Err(e) => {
             return Err(Error::GpgNotRunnable {
                 command: "gpg".into(),
@@ -314,7 +314,91 @@ pub fn gpg_decrypt(home: &Path, message: &[u8]) -> Result<Plaintext> {
         .unwrap_or("no message")
         .trim()
         .to_string();
-    Err(Error::OcbUnreadable { reason })
+    Err(Error::AeadUnreadable { mode, reason })
+}
+
+/// Encrypts through `gpg` for recipients whose algorithm the in-process backend lacks
+/// (ElGamal, brainpool), in a GnuPG home of its own that holds only the recipients'
+/// certificates: the user's gpg.conf, keyring and trust db play no part (the trust rule was
+/// applied when the recipients were resolved). One `gpg` run per message, for every
+/// recipient; the home lives as long as the key store, certificates are imported once.
+#[derive(Default)]
+pub struct GpgEncryptor {
+    home: std::sync::Mutex<Option<(tempfile::TempDir, std::collections::HashSet<Vec<u8>>)>>,
+}
+
+impl GpgEncryptor {
+    /// Writes one message to `subkeys` (fingerprints; `certs` are their armoured
+    /// certificates).
+    pub fn encrypt(&self, certs: &[Vec<u8>], subkeys: &[String], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut guard = self.home.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("eyaml-gpg-encrypt")
+                .tempdir()
+                .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            *guard = Some((dir, std::collections::HashSet::new()));
+        }
+        let (dir, imported) = guard.as_mut().expect("set above");
+        let home = dir.path().to_path_buf();
+        for cert in certs {
+            if imported.contains(cert) {
+                continue;
+            }
+            feed(gpg(&home).arg("--import"), cert, "gpg --import")?;
+            imported.insert(cert.clone());
+        }
+        drop(guard);
+        let mut cmd = gpg(&home);
+        cmd.args([
+            "--trust-model",
+            "always",
+            "--cipher-algo",
+            "AES256",
+            "--compress-algo",
+            "none",
+            "--encrypt",
+        ]);
+        for fp in subkeys {
+            cmd.arg("--recipient").arg(format!("{fp}!"));
+        }
+        feed(&mut cmd, plaintext, "gpg --encrypt")
+    }
+}
+
+/// Runs `cmd` with `input` on its standard input; its standard output, or an error with its
+/// last stderr line.
+fn feed(cmd: &mut Command, input: &[u8], what: &str) -> Result<Vec<u8>> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::GpgNotRunnable {
+            command: what.to_string(),
+            source: Arc::new(e),
+        })?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let out = std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = stdin.write_all(input);
+        });
+        child.wait_with_output()
+    })
+    .map_err(|e| Error::Gpg(format!("{what}: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::GpgFailed {
+            command: what.to_string(),
+            message: stderr
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+        });
+    }
+    Ok(out.stdout)
 }
 
 /// `gpg` on `home`, batch mode, no terminal interaction of its own (pinentry still works
