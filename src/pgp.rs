@@ -78,7 +78,8 @@ pub(crate) type ValiditySource = Box<dyn Fn() -> Result<Vec<(String, bool)>> + S
 pub(crate) type AeadFallback = Box<dyn Fn(&[u8], AeadMode) -> Result<Plaintext> + Send + Sync>;
 
 /// Encrypts through `gpg` for recipients whose algorithm the backend lacks: the recipients'
-/// certificates (armoured), the fingerprints of the subkeys to use, the plaintext.
+/// certificates (armoured), gpg's recipient arguments (`SUBKEYFPR!` or a certificate's
+/// fingerprint), the plaintext.
 pub(crate) type GpgEncrypt =
     Box<dyn Fn(&[Vec<u8>], &[String], &[u8]) -> Result<Vec<u8>> + Send + Sync>;
 
@@ -683,7 +684,14 @@ impl Keystore {
     /// The encryption subkey GnuPG would pick: the newest valid, alive, unrevoked
     /// encryption-capable key, or exactly `exact` when the recipient ended in `!`.
     fn pick_subkey(&self, idx: usize, exact: Option<&Fingerprint>) -> Option<PublicKey> {
-        let vc = self.certs[idx].cert.with_policy(&self.policy, None).ok()?;
+        let cert = &self.certs[idx].cert;
+        let vc = match cert.with_policy(&self.policy, None) {
+            Ok(vc) => vc,
+            Err(_) if !supported_in_process(cert.primary_key().key().role_as_unspecified()) => {
+                return pick_subkey_unverified(cert, exact)
+            }
+            Err(_) => return None,
+        };
         vc.alive().ok()?;
         if matches!(
             vc.revocation_status(),
@@ -971,17 +979,25 @@ impl Keystore {
             });
         };
         let mut certs = Vec::new();
-        let mut subkeys = Vec::new();
+        let mut targets = Vec::new();
         for k in keys {
-            let cert = self
+            let i = self
                 .find_cert_by_id(&k.keyid())
-                .and_then(|i| self.armored_public(&self.certs[i].cert.fingerprint().to_hex()))
                 .ok_or_else(|| Error::NoKey(k.fingerprint().to_hex()))?;
-            certs.push(cert);
-            subkeys.push(k.fingerprint().to_hex());
+            let cert = &self.certs[i].cert;
+            certs.push(
+                self.armored_public(&cert.fingerprint().to_hex())
+                    .ok_or_else(|| Error::NoKey(k.fingerprint().to_hex()))?,
+            );
+            // The subkey chosen here, exactly (`!`); for a certificate whose signatures
+            // could not be checked here, the certificate: gpg picks by checked signatures.
+            targets.push(match cert.with_policy(&self.policy, None) {
+                Ok(_) => format!("{}!", k.fingerprint().to_hex()),
+                Err(_) => cert.fingerprint().to_hex(),
+            });
         }
         self.notify(Notice::EncryptedThroughGpg(names.join(", ")));
-        gpg(&certs, &subkeys, plaintext)
+        gpg(&certs, &targets, plaintext)
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
@@ -1030,6 +1046,19 @@ fn text_to_native(out: &mut Zeroizing<Vec<u8>>) {
 /// (brainpool). gpg and gpg-agent can.
 pub(crate) fn supported_in_process(key: &PublicKey) -> bool {
     !matches!(key.mpis(), mpi::PublicKey::ElGamal { .. }) && curve_supported(key)
+}
+
+/// [`Keystore::pick_subkey`] for a certificate whose self-signatures the backend cannot
+/// check (a brainpool primary key), so that neither flags, expiry nor revocation can be read:
+/// the newest subkey of an encryption algorithm, to name in messages. The message itself is
+/// written by `gpg` to the certificate, so gpg picks the subkey by its checked signatures.
+fn pick_subkey_unverified(cert: &Cert, exact: Option<&Fingerprint>) -> Option<PublicKey> {
+    cert.keys()
+        .subkeys()
+        .filter(|ska| exact.is_none_or(|fp| ska.key().fingerprint() == *fp))
+        .filter(|ska| ska.key().pk_algo().for_encryption())
+        .map(|ska| ska.key().clone().role_into_unspecified())
+        .max_by_key(|k| k.creation_time())
 }
 
 /// What decrypting a PKESK with `key` costs, roughly, so that hidden recipients try the

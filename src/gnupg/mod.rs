@@ -328,9 +328,14 @@ pub struct GpgEncryptor {
 }
 
 impl GpgEncryptor {
-    /// Writes one message to `subkeys` (fingerprints; `certs` are their armoured
-    /// certificates).
-    pub fn encrypt(&self, certs: &[Vec<u8>], subkeys: &[String], plaintext: &[u8]) -> Result<Vec<u8>> {
+    /// Writes one message to `recipients` (gpg `--recipient` arguments: fingerprints, `!` for
+    /// an exact subkey); `certs` are their armoured certificates.
+    pub fn encrypt(
+        &self,
+        certs: &[Vec<u8>],
+        recipients: &[String],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
         let mut guard = self.home.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             let dir = tempfile::Builder::new()
@@ -359,8 +364,8 @@ impl GpgEncryptor {
             "none",
             "--encrypt",
         ]);
-        for fp in subkeys {
-            cmd.arg("--recipient").arg(format!("{fp}!"));
+        for r in recipients {
+            cmd.arg("--recipient").arg(r);
         }
         feed(&mut cmd, plaintext, "gpg --encrypt")
     }
