@@ -138,6 +138,19 @@ pub enum Error {
         /// What works instead.
         hint: String,
     },
+    /// A GnuPG 1.4 home whose `secring.gpg` never reached gpg-agent.
+    #[error(
+        "No secret key: the GnuPG home {} keeps its secret keys in secring.gpg, a GnuPG 1.4 \
+         keyring that gpg-agent does not read and that was never migrated; run `gpg --homedir {} \
+         --import {}`, then try again",
+        home.display(),
+        home.display(),
+        home.join("secring.gpg").display()
+    )]
+    UnmigratedSecring {
+        /// The GnuPG home.
+        home: PathBuf,
+    },
     /// Decryption failed for another reason.
     #[error("decryption failed: {0}")]
     DecryptionFailed(String),

@@ -59,6 +59,11 @@ pub(crate) trait SecretKeyProvider: Send + Sync {
     fn has_key(&self, key: &PublicKey) -> bool;
     /// Key ids of every secret key the provider holds, for messages.
     fn key_ids(&self) -> Vec<KeyId>;
+    /// A GnuPG 1.4 `secring.gpg` holding keys that the provider does not have (never
+    /// migrated), to say what to run instead of "no secret key".
+    fn unmigrated_secring(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Decrypts `pkesk` with the secret part of `key`, returning the session key.
     fn decrypt(
         &self,
@@ -1001,6 +1006,15 @@ impl Keystore {
     }
 
     fn no_secret_key(&self, pkesks: &[PKESK]) -> Error {
+        if self.secrets.is_empty() {
+            if let Some(secring) = self.providers.iter().find_map(|p| p.unmigrated_secring()) {
+                if let Some(home) = secring.parent() {
+                    return Error::UnmigratedSecring {
+                        home: home.to_path_buf(),
+                    };
+                }
+            }
+        }
         let recipients = pkesks
             .iter()
             .map(|p| match p.recipient() {

@@ -194,8 +194,24 @@ impl Agent {
             .map_err(Clone::clone)
     }
 
+    /// The home's GnuPG 1.4 `secring.gpg` when it holds keys (not an empty file).
+    fn secring(&self) -> Option<PathBuf> {
+        let path = self.home.join("secring.gpg");
+        std::fs::metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.len() > 0)
+            .then_some(path)
+    }
+
     /// Finds (and starts) the agent, and learns which keys it holds.
     fn discover(&self) -> Result<State> {
+        if self.secring().is_some() && !self.home.join(".gpg-v21-migrated").exists() {
+            // gpg moves a GnuPG 1.4 home's secret keys into the agent the first time it runs
+            // there (as any gpg command would); the agent's key list must come after that.
+            let _ = run(
+                gpg(&self.home).args(["--list-secret-keys"]),
+                "gpg --list-secret-keys",
+            );
+        }
         let out = run(
             gpgconf(&self.home).args(["--list-dirs", "agent-socket"]),
             "gpgconf --list-dirs",
@@ -478,6 +494,11 @@ impl SecretKeyProvider for Agent {
 
     fn key_ids(&self) -> Vec<KeyId> {
         self.state().map(|s| s.ids.clone()).unwrap_or_default()
+    }
+
+    fn unmigrated_secring(&self) -> Option<PathBuf> {
+        let state = self.state().ok()?;
+        state.ids.is_empty().then(|| self.secring()).flatten()
     }
 
     fn decrypt(
