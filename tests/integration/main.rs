@@ -12,6 +12,7 @@ mod gnupg;
 mod hardening_data;
 mod hardening_io;
 mod help_examples;
+mod interop;
 mod hiera;
 mod hiera_gate;
 mod keys;
