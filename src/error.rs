@@ -101,10 +101,11 @@ pub enum Error {
     /// A tag-20 AEAD message (GnuPG 2.4 OCB, or EAX from rnp and old drafts), which Sequoia
     /// cannot read.
     #[error(
-        "the value is {} (packet tag 20), which cannot be read in process; \
+        "the value is an AEAD {} message (packet tag 20, {}), which cannot be read in process; \
          re-encrypt it after turning off AEAD in the recipient key's preferences \
          (gpg --edit-key KEY, then `setpref` without AEAD, or `showpref` to check)",
-        aead_what(*.0)
+        .0,
+        aead_writer(*.0)
     )]
     AeadMessage(crate::crypto::AeadMode),
     /// None of the secret keys at hand can decrypt the value.
@@ -127,9 +128,7 @@ pub enum Error {
     )]
     SymmetricOnly,
     /// A key whose algorithm the in-process OpenPGP backend lacks (ElGamal, brainpool).
-    #[error(
-        "algorithm not supported in process: {key} is {algorithm}; {hint}"
-    )]
+    #[error("algorithm not supported in process: {key} is {algorithm}; {hint}")]
     UnsupportedAlgorithm {
         /// The key (key id and user id).
         key: String,
@@ -599,10 +598,10 @@ pub enum Error {
     },
 }
 
-fn aead_what(mode: crate::crypto::AeadMode) -> String {
+fn aead_writer(mode: crate::crypto::AeadMode) -> &'static str {
     match mode {
-        crate::crypto::AeadMode::Ocb => "an AEAD OCB message (as GnuPG 2.4 writes)".to_string(),
-        m => format!("an AEAD {m} message (as rnp and early OpenPGP drafts write)"),
+        crate::crypto::AeadMode::Ocb => "as GnuPG 2.4 writes",
+        _ => "as rnp and early OpenPGP drafts write",
     }
 }
 

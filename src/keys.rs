@@ -1,6 +1,6 @@
 //! Where a run's keys come from: `--gpg-keyring` files and directories, then the GnuPG home
 //! (its public keys, its trust db for the trust rule, its gpg-agent for secret keys, `gpg` for
-//! GnuPG 2.4 OCB messages). [`KeySources::load`] wires them into one
+//! tag-20 AEAD messages, encryption to ElGamal and brainpool keys). [`KeySources::load`] wires them into one
 //! [`Keystore`], so a lookup backend gets the command line's keys.
 
 use std::path::PathBuf;
@@ -10,10 +10,10 @@ use crate::error::{Error, Result};
 use crate::gnupg::{self, agent::Agent, HomeInputs};
 use crate::pgp::Keystore;
 
-/// Asking for the passphrase of a protected secret key.
-pub use crate::pgp::{PassphrasePrompt, TerminalPrompt};
 /// What the key store tells the user outside errors (legacy ciphers, encryption through gpg).
 pub use crate::pgp::{Notice, NoticeSink};
+/// Asking for the passphrase of a protected secret key.
+pub use crate::pgp::{PassphrasePrompt, TerminalPrompt};
 pub use crate::pkcs7::KeySources as Pkcs7KeySources;
 /// PKCS7 key files: where `eyaml` keeps them by default, loading them on first use, creating them.
 pub use crate::pkcs7::{create_key_files, LazyKeys, DEFAULT_KEYSIZE, DEFAULT_SUBJECT};

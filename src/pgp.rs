@@ -27,8 +27,8 @@ use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
 use crate::crypto::{
-    AeadMode, Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId, KeyOrigin,
-    MessageInfo, Pkesk, Plaintext,
+    AeadMode, Backend, CertDetails, CertInfo, CertStatus, Container, EncryptionKey, KeyId,
+    KeyOrigin, MessageInfo, Pkesk, Plaintext,
 };
 use crate::error::{Error, Result};
 use crate::recipients::{classify, Query};
@@ -89,8 +89,7 @@ pub(crate) type GpgEncrypt =
     Box<dyn Fn(&[Vec<u8>], &[String], &[u8]) -> Result<Vec<u8>> + Send + Sync>;
 
 /// Something the key store tells the user about, outside any error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[derive(Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Notice {
     /// A value used a legacy symmetric cipher (CAST5, 3DES, IDEA, Blowfish): read, but
     /// `recrypt --all` should upgrade it. Given once per algorithm and run.
@@ -829,7 +828,10 @@ impl Keystore {
             .chain(encryption_keys.iter().cloned())
         {
             let name = algorithm_name(&k);
-            let supported = k.pk_algo().is_supported() && curve_supported(&k);
+            // ElGamal and brainpool are used through gpg and gpg-agent.
+            let supported = (k.pk_algo().is_supported() && curve_supported(&k))
+                || matches!(k.mpis(), mpi::PublicKey::ElGamal { .. })
+                || algorithm_name(&k).starts_with("brainpool");
             if !supported && !unsupported.contains(&name) {
                 unsupported.push(format!("{name} (not supported by this tool)"));
             }
@@ -927,7 +929,9 @@ impl Keystore {
             Ok(d) => d,
             Err(e) => {
                 if let Some(sk) = blowfish.borrow_mut().take() {
-                    self.notify(Notice::LegacyCipher(SymmetricAlgorithm::Blowfish.to_string()));
+                    self.notify(Notice::LegacyCipher(
+                        SymmetricAlgorithm::Blowfish.to_string(),
+                    ));
                     return blowfish::decrypt(message, &sk, cap);
                 }
                 return Err(match e.downcast::<Error>() {
@@ -1501,7 +1505,11 @@ pub fn inspect(message: &[u8]) -> Result<MessageInfo> {
             }),
             p if p.tag() == Tag::AED => {
                 // Version, symmetric algorithm, AEAD algorithm (RFC 4880bis §5.16).
-                let mode = match pp.buffer_unread_content().ok().and_then(|b| b.get(2).copied()) {
+                let mode = match pp
+                    .buffer_unread_content()
+                    .ok()
+                    .and_then(|b| b.get(2).copied())
+                {
                     Some(1) => AeadMode::Eax,
                     Some(2) => AeadMode::Ocb,
                     Some(n) => AeadMode::Other(n),

@@ -278,7 +278,7 @@ fn parse_validity(listing: &str) -> Vec<(String, bool)> {
 }
 
 /// Decrypts a message with `gpg --decrypt` in `home` (for tag-20 AEAD messages, which cannot
-/// be read in process). The error says what went wrong and how to avoid OCB.
+/// be read in process). The error says what went wrong and how to avoid AEAD.
 pub fn gpg_decrypt(home: &Path, message: &[u8], mode: AeadMode) -> Result<Plaintext> {
     let mut child = match gpg(home)
         .arg("--decrypt")

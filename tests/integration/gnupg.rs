@@ -423,7 +423,7 @@ fn ocb_message_falls_back_to_gpg_and_explains() {
     let o = env.run(&[&home_str(&home), "decrypt", "-s", &value]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("OCB message (packet tag 20)"), "{e}");
+    assert!(e.contains("AEAD OCB message (packet tag 20"), "{e}");
     assert!(e.contains("setpref"), "{e}");
     assert!(
         e.contains("`gpg --decrypt` could not read it either"),

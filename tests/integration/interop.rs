@@ -163,7 +163,11 @@ fn decrypt_one(env: &Env, name: &str, keys: &[&str]) -> Output {
 fn regression_hidden_recipients_through_gpg_agent() {
     let env = Env::new();
     // Several keys of the same algorithm, so the right one has to be found among them.
-    let home = interop_home(&env, "gnupg", &["rsa3072", "rsa2048", "nistp256", "cv25519"]);
+    let home = interop_home(
+        &env,
+        "gnupg",
+        &["rsa3072", "rsa2048", "nistp256", "cv25519"],
+    );
     let names = ["g2-hidden", "g2-hidden-rsa", "g1-hidden"];
     let file = eyaml_of(&env, "hidden.eyaml", &names);
     let out = env
@@ -280,7 +284,10 @@ fn regression_elgamal_brainpool_not_supported_in_process() {
     let out = env
         .cmd()
         .args(["encrypt", "-v", "-o", "string"])
-        .args(["--gpg-recipients", "elg@interop.example,brainpool@interop.example,cv25519@interop.example"])
+        .args([
+            "--gpg-recipients",
+            "elg@interop.example,brainpool@interop.example,cv25519@interop.example",
+        ])
         .arg("--gpg-keyring")
         .arg(pubfile("elg"))
         .arg("--gpg-keyring")
@@ -308,7 +315,11 @@ fn regression_elgamal_brainpool_not_supported_in_process() {
         let only = env.join(hidden_key);
         std::fs::create_dir_all(&only).unwrap();
         set_mode(&only, 0o700);
-        ok(&gpg(&only).arg("--import").arg(keyfile(hidden_key)).output().unwrap());
+        ok(&gpg(&only)
+            .arg("--import")
+            .arg(keyfile(hidden_key))
+            .output()
+            .unwrap());
         let out = env
             .cmd()
             .env("GNUPGHOME", &only)
@@ -364,7 +375,11 @@ fn regression_brainpool_agent_fifth_value() {
         .output()
         .unwrap();
     let text = stdout(ok(&out));
-    assert_eq!(text.matches("DEC::GPG[g2-brainpool\n]!").count(), 9, "{text}");
+    assert_eq!(
+        text.matches("DEC::GPG[g2-brainpool\n]!").count(),
+        9,
+        "{text}"
+    );
     assert_eq!(text.matches("DEC::GPG[g2-elg\n]!").count(), 9, "{text}");
 }
 
@@ -375,7 +390,10 @@ fn regression_aead_message_names_its_mode() {
         let out = decrypt_one(&env, name, &["cv25519"]);
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
-        assert!(err.contains(mode) && err.contains("tag 20"), "{name}: {err}");
+        assert!(
+            err.contains(mode) && err.contains("tag 20"),
+            "{name}: {err}"
+        );
     }
     let err = stderr(&decrypt_one(&env, "rnp-eax", &["cv25519"]));
     assert!(!err.contains("OCB"), "{err}");
@@ -387,10 +405,7 @@ fn regression_symmetric_only_message() {
     let out = decrypt_one(&env, "g2-symmetric", &["cv25519"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("symmetric-only (password) message"),
-        "{err}"
-    );
+    assert!(err.contains("symmetric-only (password) message"), "{err}");
     assert!(!err.contains("anonymous"), "{err}");
 }
 
@@ -450,7 +465,13 @@ fn several_encryption_subkeys_newest_valid_is_chosen() {
     assert_eq!(pkesk_ids_of(&message("g2-multi")), vec![subs[2].clone()]);
     let out = env
         .cmd()
-        .args(["encrypt", "-o", "string", "--gpg-recipients", "multi@interop.example"])
+        .args([
+            "encrypt",
+            "-o",
+            "string",
+            "--gpg-recipients",
+            "multi@interop.example",
+        ])
         .arg("--gpg-keyring")
         .arg(pubfile("multi"))
         .args(["-s", "x"])
@@ -459,7 +480,11 @@ fn several_encryption_subkeys_newest_valid_is_chosen() {
     let value = stdout(ok(&out));
     assert_eq!(pkesk_ids(&enc_payloads(&value)[0]), vec![subs[2].clone()]);
     // Messages to the old, expired and revoked subkeys stay readable.
-    let names = ["g2-multi-oldsub", "g2-multi-expiredsub", "g2-multi-revokedsub"];
+    let names = [
+        "g2-multi-oldsub",
+        "g2-multi-expiredsub",
+        "g2-multi-revokedsub",
+    ];
     let file = eyaml_of(&env, "multi.eyaml", &names);
     let out = env
         .cmd()
@@ -474,11 +499,11 @@ fn several_encryption_subkeys_newest_valid_is_chosen() {
 
 #[test]
 fn sequoia_seipd_v2_and_pkesk_v6() {
-    use sequoia_openpgp as openpgp;
     use openpgp::parse::Parse;
     use openpgp::policy::StandardPolicy;
     use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
     use openpgp::types::Features;
+    use sequoia_openpgp as openpgp;
     use std::io::Write as _;
     let env = Env::new();
     let cert = openpgp::Cert::from_file(pubfile("cv25519")).unwrap();
@@ -489,7 +514,13 @@ fn sequoia_seipd_v2_and_pkesk_v6() {
             .keys()
             .with_policy(&policy, None)
             .for_storage_encryption()
-            .map(|ka| Recipient::new(Features::empty().set_seipdv2(), ka.key().key_handle(), ka.key()));
+            .map(|ka| {
+                Recipient::new(
+                    Features::empty().set_seipdv2(),
+                    ka.key().key_handle(),
+                    ka.key(),
+                )
+            });
         let m = Message::new(&mut sink);
         let m = Encryptor::for_recipients(m, recipients).build().unwrap();
         let mut w = LiteralWriter::new(m).build().unwrap();
@@ -523,9 +554,12 @@ fn pipe(mut c: Command, input: &[u8]) -> Output {
 
 fn gpg1(home: &Path) -> Command {
     let mut c = Command::new("gpg1");
-    c.arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--quiet", "--no-tty", "--no-permission-warning"]);
+    c.arg("--homedir").arg(home).args([
+        "--batch",
+        "--quiet",
+        "--no-tty",
+        "--no-permission-warning",
+    ]);
     c
 }
 
@@ -544,23 +578,48 @@ fn live_gpg1_rnp_sq_write_and_read() {
     let g1 = env.join("g1");
     std::fs::create_dir_all(&g1).unwrap();
     set_mode(&g1, 0o700);
-    ok(&gpg1(&g1).arg("--import").arg(keyfile("rsa2048")).output().unwrap());
+    ok(&gpg1(&g1)
+        .arg("--import")
+        .arg(keyfile("rsa2048"))
+        .output()
+        .unwrap());
     let r = env.join("rnp");
     std::fs::create_dir_all(&r).unwrap();
     set_mode(&r, 0o700);
     for k in ["rsa2048", "cv25519"] {
-        ok(&rnp(&r, "rnpkeys").arg("--import").arg(keyfile(k)).output().unwrap());
+        ok(&rnp(&r, "rnpkeys")
+            .arg("--import")
+            .arg(keyfile(k))
+            .output()
+            .unwrap());
     }
     // They write, we read.
     let mut written = Vec::new();
     let mut c = gpg1(&g1);
-    c.args(["--trust-model", "always", "-e", "-r", "rsa2048@interop.example", "--cipher-algo", "CAST5"]);
-    written.push(("gpg1 CAST5", ok(&pipe(c, b"live-gpg1\n")).stdout.clone(), "live-gpg1\n"));
+    c.args([
+        "--trust-model",
+        "always",
+        "-e",
+        "-r",
+        "rsa2048@interop.example",
+        "--cipher-algo",
+        "CAST5",
+    ]);
+    written.push((
+        "gpg1 CAST5",
+        ok(&pipe(c, b"live-gpg1\n")).stdout.clone(),
+        "live-gpg1\n",
+    ));
     let mut c = rnp(&r, "rnp");
     c.args(["--encrypt", "-r", "cv25519@interop.example", "--output=-"]);
-    written.push(("rnp", ok(&pipe(c, b"live-rnp\n")).stdout.clone(), "live-rnp\n"));
+    written.push((
+        "rnp",
+        ok(&pipe(c, b"live-rnp\n")).stdout.clone(),
+        "live-rnp\n",
+    ));
     let mut c = Command::new("sq");
-    c.args(["encrypt", "--binary", "--recipient-cert"]).arg(pubfile("cv25519"));
+    c.args(["encrypt", "--binary", "--recipient-cert"])
+        .arg(pubfile("cv25519"));
     written.push(("sq", ok(&pipe(c, b"live-sq\n")).stdout.clone(), "live-sq\n"));
     for (who, bytes, want) in &written {
         let out = env
@@ -578,7 +637,10 @@ fn live_gpg1_rnp_sq_write_and_read() {
     let out = env
         .cmd()
         .args(["encrypt", "-o", "string"])
-        .args(["--gpg-recipients", "rsa2048@interop.example,cv25519@interop.example"])
+        .args([
+            "--gpg-recipients",
+            "rsa2048@interop.example,cv25519@interop.example",
+        ])
         .arg("--gpg-keyring")
         .arg(pubfile("rsa2048"))
         .arg("--gpg-keyring")
@@ -591,7 +653,11 @@ fn live_gpg1_rnp_sq_write_and_read() {
     c.args(["-v", "--decrypt"]);
     let read = pipe(c, &bytes);
     assert_eq!(stdout(ok(&read)), "from-us");
-    assert!(stderr(&read).contains("AES256 encrypted data"), "{}", stderr(&read));
+    assert!(
+        stderr(&read).contains("AES256 encrypted data"),
+        "{}",
+        stderr(&read)
+    );
     let mut c = rnp(&r, "rnp");
     c.args(["--decrypt", "--output=-"]);
     assert_eq!(stdout(ok(&pipe(c, &bytes))), "from-us");
