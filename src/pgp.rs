@@ -266,6 +266,9 @@ pub struct Keystore {
     /// Notices already given in this run.
     noticed: Mutex<std::collections::HashSet<Notice>>,
     gpg_encrypt: Option<GpgEncrypt>,
+    /// The key that last decrypted a value with a hidden recipient: the values of one file
+    /// are usually all for the same key, so it is tried first.
+    hidden_hit: Mutex<Option<Fingerprint>>,
     certs: Vec<CertEntry>,
     by_fingerprint: HashMap<Fingerprint, usize>,
     /// Primary and subkey ids to certificate indices.
@@ -327,6 +330,7 @@ impl Keystore {
             notice: None,
             noticed: Mutex::new(std::collections::HashSet::new()),
             gpg_encrypt: None,
+            hidden_hit: Mutex::new(None),
             certs: Vec::new(),
             by_fingerprint: HashMap::new(),
             by_key_id: HashMap::new(),
@@ -961,6 +965,17 @@ impl Keystore {
         Ok(out)
     }
 
+    fn last_hidden_hit(&self) -> Option<Fingerprint> {
+        self.hidden_hit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_hidden_hit(&self, fp: Fingerprint) {
+        *self.hidden_hit.lock().unwrap_or_else(|p| p.into_inner()) = Some(fp);
+    }
+
     /// One `gpg` run writes the message for every recipient when one of them (`foreign`)
     /// has an algorithm the backend lacks.
     fn encrypt_through_gpg(
@@ -1259,7 +1274,8 @@ impl Helper<'_> {
                 })
                 .collect(),
         };
-        keys.sort_by_key(decryption_cost);
+        let hit = store.last_hidden_hit();
+        keys.sort_by_key(|k| (Some(k.fingerprint()) != hit, decryption_cost(k)));
         keys
     }
 }
@@ -1286,7 +1302,11 @@ impl DecryptionHelper for Helper<'_> {
                     .collect(),
             };
             let hidden = pkesk.recipient().is_none();
-            candidates.sort_by_key(|&s| decryption_cost(store.secrets[s].key.parts_as_public()));
+            let hit = store.last_hidden_hit();
+            candidates.sort_by_key(|&s| {
+                let key = store.secrets[s].key.parts_as_public();
+                (Some(key.fingerprint()) != hit, decryption_cost(key))
+            });
             for s in candidates {
                 let slot = &store.secrets[s];
                 let public = slot.key.parts_as_public();
@@ -1311,6 +1331,9 @@ impl DecryptionHelper for Helper<'_> {
                 };
                 if let Some((algo, sk)) = key.decrypt(pkesk, sym_algo) {
                     if self.offer(decrypt, algo, &sk) {
+                        if hidden {
+                            store.set_hidden_hit(slot.key.fingerprint());
+                        }
                         return Ok(None);
                     }
                 }
@@ -1326,6 +1349,9 @@ impl DecryptionHelper for Helper<'_> {
                     match p.decrypt(key, pkesk, sym_algo) {
                         Ok((algo, sk)) => {
                             if self.offer(decrypt, algo, &sk) {
+                                if hidden {
+                                    store.set_hidden_hit(key.fingerprint());
+                                }
                                 return Ok(None);
                             }
                         }
