@@ -666,3 +666,34 @@ fn live_gpg1_rnp_sq_write_and_read() {
     c.arg("--decrypt");
     assert_eq!(stdout(ok(&pipe(c, &bytes))), "from-us");
 }
+
+#[test]
+fn legacy_values_are_upgraded_by_recrypt_all() {
+    let env = Env::new();
+    env.write(
+        "data/hiera-eyaml-gpg.recipients",
+        "cv25519@interop.example\n",
+    );
+    let names = ["g2-cast5", "g2-blowfish", "g2-idea", "g2-3des"];
+    let body: String = names
+        .iter()
+        .map(|n| format!("k_{}: {}\n", n.replace('-', "_"), token(&message(n))))
+        .collect();
+    let file = env.write("data/legacy.eyaml", body);
+    let run = |args: &[&str]| {
+        env.cmd()
+            .arg(args[0])
+            .arg("--gpg-keyring")
+            .arg(keyfile("cv25519"))
+            .args(&args[1..])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["recrypt", "--all"]);
+    ok(&out);
+    let out = run(&["decrypt", "-e"]);
+    assert_plaintexts(&out, &names);
+    // AES-256 now: no value warns any more.
+    assert!(!stderr(&out).contains("legacy cipher"), "{}", stderr(&out));
+}
