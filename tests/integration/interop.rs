@@ -125,6 +125,20 @@ fn matrix_through_key_files() {
         .output()
         .unwrap();
     assert_plaintexts(&out, &names);
+    // g2-partial has partial body lengths: after its PKESK, a new-format SEIPD header (tag
+    // 18) whose first length octet is 224-254.
+    let m = message("g2-partial");
+    let after_pkesk = match m[0] {
+        0x84 => 2 + m[1] as usize,
+        0x85 => 3 + u16::from_be_bytes([m[1], m[2]]) as usize,
+        0xc1 if m[1] < 192 => 2 + m[1] as usize,
+        b => panic!("unexpected first packet header {b:#x}"),
+    };
+    assert_eq!(m[after_pkesk], 0xd2, "SEIPD, new format");
+    assert!(
+        (224..=254).contains(&m[after_pkesk + 1]),
+        "partial length octet"
+    );
 }
 
 #[test]
