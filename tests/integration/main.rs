@@ -23,4 +23,5 @@ mod pkcs7;
 mod psych;
 mod recrypt;
 mod serve;
+mod serve_batch;
 mod snapshots;
