@@ -139,7 +139,11 @@ fn one_bad_value_fails_only_its_key_and_the_file_is_decrypted_once() {
     let refused = lookup_error(&sock[4], "bad::one", "mixed.yaml");
     assert!(refused.contains("No secret key"), "{refused}");
     assert_eq!(value(&sock[5]), "fourth");
-    assert_eq!(value(&sock[6]), "elsewhere", "no reconnect after the restart");
+    assert_eq!(
+        value(&sock[6]),
+        "elsewhere",
+        "no reconnect after the restart"
+    );
 
     let bin = &results[1];
     assert_eq!(value(&bin[0]), "first");
