@@ -2,64 +2,102 @@
 # Catalog compile time on a real Puppet Server (JRuby) for a node whose Hiera data has N
 # encrypted values: eyaml_gpg::lookup_key (socket mode, eyaml-gpg serve) against a
 # `gpg --decrypt`-per-value lookup_key function (what hiera-eyaml-gpg's ruby_gpg does on
-# Puppet Server: ciphertext in a temp file, one gpg process per value, no stdin).
+# Puppet Server: ciphertext in a temp file, one gpg process per value through Puppet's
+# execution layer), and the same values as plain YAML (Puppet alone, no decryption).
 #
-# Not run in CI: it needs root, the distribution's `puppetserver` package
-# (apt-get install puppetserver; it is not installed by .ci/run) and a few minutes. It takes
-# over /etc/puppet/code/environments/{eyamlgpg,rubygpg} and the local Puppet Server.
-# NEVER RUN YET: on the development machine puppetserver (Debian 7.9.5) is installable but was
-# not installed or run (2 cores shared by several builds); this script has produced no figure
-# and may need fixes on its first run.
-#   sudo benches/puppetserver.sh [N] [RUNS]
+# Not run in CI: it needs root and the distribution's `puppetserver` package
+# (apt-get install puppetserver; .ci/run does not install it), and a few minutes. It runs
+# Puppet Server in the foreground as user puppet with a HEAP-sized Java heap (default 768m)
+# on port 8140, creates the CA and the server certificate with `puppetserver ca setup` if
+# there are none yet (they stay), adds the environments bench_eyamlgpg, bench_rubygpg and
+# bench_plain (and production, empty, if missing) under the server's codedir, and on exit
+# stops the server, the service and gpg-agent and removes what it added and its temp dir.
+# Each environment is compiled WARM times (default 3) before RUNS timed compiles; the median
+# is reported.
+#   sudo [BIN=path/to/eyaml-gpg] [HEAP=768m] [WARM=3] benches/puppetserver.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100}
 runs=${2:-5}
+heap=${HEAP:-768m}
+warm=${WARM:-3}
 command -v puppetserver >/dev/null || { echo "puppetserver is not installed (apt-get install puppetserver)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
 if [ -z "${BIN:-}" ]; then
     cargo build --release --quiet
     BIN=target/release/eyaml-gpg
 fi
-install -m 755 "$BIN" /usr/local/bin/eyaml-gpg
 keys=$(realpath fixtures/reference/keys)
-codedir=$(puppet config print codedir --section server)
-envs=$codedir/environments
-certname=$(puppet config print certname)
-echo "machine: $(nproc) cores, $(uname -sr); puppetserver $(dpkg-query -W -f '${Version}' puppetserver)"
+module=$(realpath contrib/puppet/eyaml_gpg)
+envs=$(puppet config print codedir --section server)/environments
+certname=$(puppet config print certname --section server)
+ssl=$(puppet config print ssldir --section server)
+benv=(bench_eyamlgpg bench_rubygpg bench_plain)
+for e in "${benv[@]}"; do
+    [ ! -e "$envs/$e" ] || { echo "$envs/$e exists: remove it first" >&2; exit 2; }
+done
+if (exec 3<>/dev/tcp/127.0.0.1/8140) 2>/dev/null; then
+    echo "port 8140 is in use: stop the Puppet Server that runs there" >&2
+    exit 2
+fi
 
-# Keys for the puppet user: a key file for eyaml-gpg serve, a GnuPG home for the gpg path.
-install -d -o puppet -g puppet -m 700 /var/lib/eyaml-gpg /var/lib/eyaml-gpg/gnupg /run/eyaml-gpg
-install -o puppet -g puppet -m 600 "$keys/bob.sec.asc" /var/lib/eyaml-gpg/bob.sec.asc
-runuser -u puppet -- gpg --homedir /var/lib/eyaml-gpg/gnupg --batch --quiet --import /var/lib/eyaml-gpg/bob.sec.asc
+# Puppet Server creates the production environment at start as user puppet: it must exist.
+made=()
+for d in "$envs" "$envs/production"; do
+    [ -e "$d" ] || { mkdir -p "$d"; made=("$d" "${made[@]}"); }
+done
+work=$(mktemp -d /tmp/eyaml-gpg-puppetserver.XXXXXX)
+chmod 755 "$work"
+server=
+serve=
+cleanup() {
+    [ -z "$server" ] || kill -TERM -- "-$server" 2>/dev/null || true
+    [ -z "$serve" ] || kill "$serve" 2>/dev/null || true
+    [ -z "$server" ] || wait "$server" 2>/dev/null || true
+    runuser -u puppet -- gpgconf --homedir "$work/gnupg" --kill gpg-agent 2>/dev/null || true
+    for e in "${benv[@]}"; do rm -rf "${envs:?}/$e"; done
+    for d in "${made[@]}"; do rmdir "$d"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+echo "machine: $(nproc) cores, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "puppetserver $(dpkg-query -W -f '${Version}' puppetserver), heap $heap, $n values, $runs runs"
 
-for env in eyamlgpg rubygpg; do
-    rm -rf "${envs:?}/$env"
-    mkdir -p "$envs/$env/data" "$envs/$env/manifests" "$envs/$env/modules"
-    for ((i = 0; i < n; i++)); do echo "bench::key$i: DEC::GPG[secret number $i]!"; done > /tmp/plain.eyaml
-    eyaml-gpg encrypt -e /tmp/plain.eyaml --gpg-keyring "$keys/bob.pub.asc" \
-        --gpg-recipients bob@example.com > "$envs/$env/data/common.eyaml"
+# The service binary and Bob's key for the puppet user: a key file for eyaml-gpg serve, a
+# GnuPG home for the gpg path.
+install -m 755 "$BIN" "$work/eyaml-gpg"
+install -d -o puppet -g puppet -m 700 "$work/keys" "$work/gnupg" "$work/run"
+install -o puppet -g puppet -m 600 "$keys/bob.sec.asc" "$work/keys/bob.sec.asc"
+runuser -u puppet -- gpg --homedir "$work/gnupg" --batch --quiet --import "$work/keys/bob.sec.asc"
+
+for ((i = 0; i < n; i++)); do echo "bench::key$i: DEC::GPG[secret number $i]!"; done > "$work/plain.eyaml"
+HOME=$work "$work/eyaml-gpg" encrypt -e "$work/plain.eyaml" --gpg-keyring "$keys/bob.pub.asc" \
+    --gpg-recipients bob@example.com > "$work/common.eyaml"
+for e in "${benv[@]}"; do
+    mkdir -p "$envs/$e/data" "$envs/$e/manifests" "$envs/$e/modules"
     {
         echo 'node default {'
-        for ((i = 0; i < n; i++)); do echo "  notify { 'k$i': message => Sensitive(lookup('bench::key$i')) }"; done
+        for ((i = 0; i < n; i++)); do echo "  notify { 'k$i': message => lookup('bench::key$i') }"; done
         echo '}'
-    } > "$envs/$env/manifests/site.pp"
+    } > "$envs/$e/manifests/site.pp"
 done
-rm -f /tmp/plain.eyaml
-cp -r contrib/puppet/eyaml_gpg "$envs/eyamlgpg/modules/"
-cat > "$envs/eyamlgpg/hiera.yaml" <<'EOF'
+cp "$work/common.eyaml" "$envs/bench_eyamlgpg/data/common.eyaml"
+cp "$work/common.eyaml" "$envs/bench_rubygpg/data/common.eyaml"
+sed 's/DEC::GPG\[\(.*\)\]!/"\1"/' "$work/plain.eyaml" > "$envs/bench_plain/data/common.yaml"
+cp -r "$module" "$envs/bench_eyamlgpg/modules/"
+cat > "$envs/bench_eyamlgpg/hiera.yaml" <<EOF
 version: 5
 hierarchy:
   - name: secrets
     lookup_key: eyaml_gpg::lookup_key
     path: common.eyaml
     options:
-      socket: /run/eyaml-gpg/eyaml-gpg.sock
+      socket: $work/run/eyaml-gpg.sock
 EOF
 # The ruby_gpg path as a lookup_key function: per value, the ciphertext to a temp file and
 # `gpg --decrypt` through Puppet's execution layer (Puppet Server's, which closes stdin).
-mkdir -p "$envs/rubygpg/modules/rubygpg/lib/puppet/functions/rubygpg"
-cat > "$envs/rubygpg/modules/rubygpg/lib/puppet/functions/rubygpg/lookup_key.rb" <<'EOF'
+mkdir -p "$envs/bench_rubygpg/modules/rubygpg/lib/puppet/functions/rubygpg"
+cat > "$envs/bench_rubygpg/modules/rubygpg/lib/puppet/functions/rubygpg/lookup_key.rb" <<'EOF'
 require 'tempfile'
 Puppet::Functions.create_function(:'rubygpg::lookup_key') do
   dispatch :lookup_key do
@@ -79,42 +117,81 @@ Puppet::Functions.create_function(:'rubygpg::lookup_key') do
   end
 end
 EOF
-cat > "$envs/rubygpg/hiera.yaml" <<'EOF'
+cat > "$envs/bench_rubygpg/hiera.yaml" <<EOF
 version: 5
 hierarchy:
   - name: secrets
     lookup_key: rubygpg::lookup_key
     path: common.eyaml
     options:
-      gnupghome: /var/lib/eyaml-gpg/gnupg
+      gnupghome: $work/gnupg
 EOF
-chown -R puppet:puppet "$envs/eyamlgpg" "$envs/rubygpg"
+cat > "$envs/bench_plain/hiera.yaml" <<'EOF'
+version: 5
+hierarchy:
+  - name: plain
+    path: common.yaml
+EOF
+chown -R puppet:puppet "${benv[@]/#/$envs/}"
 
-runuser -u puppet -- eyaml-gpg -q serve --socket /run/eyaml-gpg/eyaml-gpg.sock \
-    --gpg-keyring /var/lib/eyaml-gpg/bob.sec.asc &
+runuser -u puppet -- "$work/eyaml-gpg" -q serve --socket "$work/run/eyaml-gpg.sock" \
+    --gpg-keyring "$work/keys/bob.sec.asc" &
 serve=$!
-trap 'kill $serve 2>/dev/null || true' EXIT
-puppet config set --section server environment_timeout 0
-systemctl restart puppetserver
-ssl=$(puppet config print ssldir)
-puppet ssl bootstrap --waitforcert 10 >/dev/null 2>&1 || true
+
+if [ ! -e "$ssl/certs/$certname.pem" ]; then
+    puppetserver ca setup >/dev/null
+fi
+# What `puppetserver foreground` runs, with a smaller heap than /etc/default/puppetserver's.
+install -d -o puppet -g puppet -m 755 /run/puppetserver
+(cd /usr/share/puppetserver && exec setsid runuser -u puppet -- /usr/bin/java "-Xms$heap" "-Xmx$heap" \
+    -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger -Dlogappender=STDOUT \
+    -Djruby.lib=/usr/share/jruby/lib -XX:+CrashOnOutOfMemoryError \
+    -jar puppetserver.jar --config /etc/puppet/puppetserver/conf.d \
+    --bootstrap-config /etc/puppet/puppetserver/services.d) > "$work/puppetserver.log" 2>&1 &
+server=$!
+start=$(date +%s)
+until curl -sk https://127.0.0.1:8140/status/v1/simple 2>/dev/null | grep -q running; do
+    kill -0 "$server" 2>/dev/null || { tail -20 "$work/puppetserver.log" >&2; exit 1; }
+    [ $(($(date +%s) - start)) -lt 600 ] || { echo "puppetserver did not start in 10 min" >&2; exit 1; }
+    sleep 2
+done
+echo "puppetserver up in $(($(date +%s) - start)) s"
+
 compile() {
-    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+    curl -s -o "$work/catalog.json" -w '%{http_code} %{time_total}\n' \
+        --resolve "$certname:8140:127.0.0.1" \
         --cert "$ssl/certs/$certname.pem" --key "$ssl/private_keys/$certname.pem" \
-        --cacert "$ssl/certs/ca.pem" -H 'Content-Type: application/json' \
-        -d "{\"certname\":\"$certname\",\"environment\":\"$1\",\"persistence\":{\"facts\":false,\"catalog\":false}}" \
-        "https://$certname:8140/puppet/v4/catalog"
+        --cacert "$ssl/certs/ca.pem" \
+        "https://$certname:8140/puppet/v3/catalog/$certname?environment=$1"
 }
-for env in eyamlgpg rubygpg; do
-    compile "$env" >/dev/null # warm-up: JRuby compiles the code paths once
+# Every notify of the catalog holds its plaintext.
+check() {
+    ruby -rjson -e '
+        c = JSON.parse(File.read(ARGV[0])); n = ARGV[1].to_i
+        got = c["resources"].select { |r| r["type"] == "Notify" }.to_h { |r| [r["title"], r["parameters"]["message"]] }
+        want = (0...n).to_h { |i| ["k#{i}", "secret number #{i}"] }
+        abort "#{ARGV[2]}: the catalog does not hold the plaintexts" unless got == want
+    ' "$work/catalog.json" "$n" "$1"
+}
+declare -A median
+for e in bench_plain bench_eyamlgpg bench_rubygpg; do
+    # Warm-up: JRuby loads and compiles the code paths of this environment.
+    for ((r = 0; r < warm; r++)); do
+        read -r code _ < <(compile "$e")
+        [ "$code" = 200 ] || { echo "$e: HTTP $code: $(head -c 500 "$work/catalog.json")" >&2; exit 1; }
+        check "$e"
+    done
     times=()
     for ((r = 0; r < runs; r++)); do
-        read -r code t < <(compile "$env")
-        [ "$code" = 200 ] || { echo "$env: HTTP $code" >&2; exit 1; }
+        read -r code t < <(compile "$e")
+        [ "$code" = 200 ] || { echo "$e: HTTP $code" >&2; exit 1; }
+        check "$e"
         times+=("$t")
     done
-    printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p" > "/tmp/median.$env"
-    echo "$env: median compile $(cat "/tmp/median.$env") s over $runs runs ($n encrypted values)"
+    median[$e]=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+    echo "$e: median compile ${median[$e]} s over $runs runs (all: ${times[*]})"
 done
-awk -v a="$(cat /tmp/median.rubygpg)" -v b="$(cat /tmp/median.eyamlgpg)" \
-    'BEGIN {printf "eyaml_gpg socket mode compiles %.1fx faster than gpg per value\n", a / b}'
+awk -v g="${median[bench_rubygpg]}" -v s="${median[bench_eyamlgpg]}" -v p="${median[bench_plain]}" 'BEGIN {
+    printf "eyaml_gpg socket mode compiles %.1fx faster than gpg per value; it adds %.0f ms to the plain-YAML compile, gpg per value adds %.0f ms\n", g / s, (s - p) * 1000, (g - p) * 1000
+}'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

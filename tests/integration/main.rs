@@ -24,4 +24,5 @@ mod pkcs7;
 mod psych;
 mod recrypt;
 mod serve;
+mod serve_batch;
 mod snapshots;

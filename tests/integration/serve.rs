@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 const ALL_KEYS: [&str; 3] = ["alice.sec.asc", "bob.sec.asc", "puppetmaster.sec.asc"];
 
 /// A running `eyaml-gpg serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    socket: PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) socket: PathBuf,
 }
 
 impl Server {
-    fn start(env: &Env, keys: &[&str], extra: &[&str]) -> Server {
+    pub(crate) fn start(env: &Env, keys: &[&str], extra: &[&str]) -> Server {
         let run = env.join("run");
         std::fs::create_dir_all(&run).unwrap();
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -414,7 +414,7 @@ fn once_answers_one_request_from_a_file() {
 // ---------------------------------------------------------------- Puppet
 
 /// Whether Puppet is here; under CI it must be.
-fn have_puppet() -> bool {
+pub(crate) fn have_puppet() -> bool {
     let found = Command::new("ruby")
         .args(["-e", "require 'puppet_pal'"])
         .stderr(Stdio::null())
@@ -434,7 +434,7 @@ fn module_path() -> PathBuf {
 }
 
 /// Writes a Hiera 5 environment: one level with `function` over `paths` in `datadir`.
-fn environment(
+pub(crate) fn environment(
     env: &Env,
     name: &str,
     datadir: &Path,
@@ -455,7 +455,7 @@ fn environment(
 }
 
 /// Runs the Pal harness over `sessions`; one result array per session.
-fn pal(env: &Env, sessions: Value) -> Vec<Vec<Value>> {
+pub(crate) fn pal(env: &Env, sessions: Value) -> Vec<Vec<Value>> {
     let plan = json!({
         "vardir": env.join("puppet-var"),
         "modulepath": module_path(),
@@ -484,7 +484,7 @@ fn path_with_binary() -> String {
     )
 }
 
-fn lookups(keys: &[&str]) -> Value {
+pub(crate) fn lookups(keys: &[&str]) -> Value {
     Value::Array(keys.iter().map(|k| json!({"lookup": k})).collect())
 }
 

@@ -132,23 +132,67 @@ module PuppetX
       out
     end
 
-    # Decrypts the `tokens` that `known` (token => plaintext) lacks; returns token =>
-    # plaintext or Error for those. A batch that fails as a whole fails each of its tokens.
-    def self.decrypt(client, tokens, known = {})
-      wanted = tokens.uniq.reject { |t| known.key?(t) }
-      return {} if wanted.empty?
-      reply = client.decrypt(wanted)
+    # Tokens per request are capped in bytes so that a large data file stays under the
+    # service's request limit (`--max-request`, 4 MiB by default) in several requests.
+    MAX_BATCH_BYTES = 512 * 1024
+
+    # `tokens` cut into batches of at most MAX_BATCH_BYTES (a larger token goes alone).
+    def self.batches(tokens)
+      out = []
+      size = 0
+      tokens.each do |t|
+        cost = t.bytesize + 4
+        if out.empty? || size + cost > MAX_BATCH_BYTES
+          out << []
+          size = 0
+        end
+        out.last << t
+        size += cost
+      end
+      out
+    end
+
+    # Decrypts `tokens` (unique) in as few requests as the size cap allows. Returns
+    # `[results, failure]`: token => plaintext or Error for every token of the requests that
+    # were answered, and the Error that stopped the rest (service down, request refused), or
+    # nil when every request was answered.
+    def self.decrypt(client, tokens)
+      results = {}
+      batches(tokens).each { |batch| decrypt_batch(client, batch, results) }
+      [results, nil]
+    rescue Error => e
+      [results, e]
+    end
+
+    # A request or reply over the service's limits is retried in halves, down to the one
+    # token that is too large, which alone gets the error.
+    TOO_LARGE = %w[request_too_large reply_too_large].freeze
+
+    def self.decrypt_batch(client, batch, results)
+      reply = client.decrypt(batch)
       unless reply['ok']
         err = reply['error'] || {}
-        raise Error, "eyaml-gpg refused the request (#{err['code']}: #{err['message']})"
+        refusal = Error.new("eyaml-gpg refused the request (#{err['code']}: #{err['message']})")
+        raise refusal unless TOO_LARGE.include?(err['code'])
+
+        if batch.size == 1
+          results[batch[0]] = refusal
+        else
+          half = batch.size / 2
+          decrypt_batch(client, batch[0...half], results)
+          decrypt_batch(client, batch[half..], results)
+        end
+        return
       end
-      results = reply['results'] || []
-      wanted.each_with_index.to_h do |token, i|
-        r = results[i]
-        [token, r && r['ok'] ? r['plaintext'] : Error.new((r && r['error'] && r['error']['message']) || 'no result')]
+      answers = reply['results'] || []
+      batch.each_with_index do |token, i|
+        r = answers[i]
+        results[token] = if r && r['ok']
+                           r['plaintext']
+                         else
+                           Error.new((r && r['error'] && r['error']['message']) || 'no result')
+                         end
       end
-    rescue Error => e
-      wanted.to_h { |t| [t, e] }
     end
   end
 end

@@ -11,10 +11,19 @@ Puppet::Functions.create_function(:'eyaml_gpg::lookup_key') do
     param 'Puppet::LookupContext', :context
   end
 
-  # The context cache key of the per-file plaintexts (binary mode); Hiera keys are never
-  # symbols, so it cannot collide with a looked-up key.
+  # The context cache key of the data file's plaintexts (the context is per data file); Hiera
+  # keys are never symbols, so it cannot collide with a looked-up key.
   def plaintexts_key
     :eyaml_gpg_plaintexts
+  end
+
+  # The compiled `confine_to_keys` regexes, or nil when every key may hold a secret.
+  def confine_patterns(options)
+    confine = options['confine_to_keys']
+    return nil unless confine
+
+    @confine ||= {}
+    @confine[confine] ||= Array(confine).map { |r| Regexp.new(r.to_s) }
   end
 
   def eyaml_gpg_lookup_key(key, options, context)
@@ -25,11 +34,8 @@ Puppet::Functions.create_function(:'eyaml_gpg::lookup_key') do
             "'eyaml_gpg::lookup_key': one of 'path', 'paths' 'glob', 'globs' or 'mapped_paths' must be declared in hiera.yaml " \
             'when using this lookup_key function'
     end
-    confine = options['confine_to_keys']
-    if confine
-      patterns = Array(confine).map { |r| Regexp.new(r.to_s) }
-      context.not_found unless patterns.any? { |r| r =~ key }
-    end
+    patterns = confine_patterns(options)
+    context.not_found if patterns && patterns.none? { |r| r =~ key }
 
     raw_data = context.cached_value(nil)
     if raw_data.nil?
@@ -39,7 +45,7 @@ Puppet::Functions.create_function(:'eyaml_gpg::lookup_key') do
     context.not_found unless raw_data.include?(key)
 
     value = raw_data[key]
-    plain = decrypt_tokens(PuppetX::EyamlGpg.tokens(value), raw_data, options, context)
+    plain = plaintexts(PuppetX::EyamlGpg.tokens(value).uniq, raw_data, patterns, options, context)
     context.cache(key, walk(value, plain, context, options, key))
   end
 
@@ -64,27 +70,52 @@ Puppet::Functions.create_function(:'eyaml_gpg::lookup_key') do
     end
   end
 
-  # Socket mode asks for the tokens of this value; binary mode decrypts every token of the
-  # data file in one process and keeps the plaintexts for the next keys of the file.
-  def decrypt_tokens(tokens, raw_data, options, context)
+  # Token => plaintext, or Error for a token of this key that cannot be decrypted. The first
+  # key of a data file that needs decryption sends every token of the file (of the keys
+  # confine_to_keys admits) in one request (socket) or one process (binary); the plaintexts
+  # stay in the file's context for its other keys. They are tied to the parsed data (the
+  # object Puppet's loader returned): a file parsed anew is decrypted anew. Failures are not
+  # kept, so a service that was down is asked again at the next lookup.
+  def plaintexts(tokens, raw_data, patterns, options, context)
     return {} if tokens.empty?
 
+    state = context.cached_value(plaintexts_key) if context.cache_has_key(plaintexts_key)
+    state = { data: raw_data, plain: {}, whole: false } unless state && state[:data].equal?(raw_data)
+    plain = state[:plain]
+    wanted = state[:whole] ? tokens : tokens + file_tokens(raw_data, patterns)
+    wanted = wanted.uniq.reject { |t| plain.key?(t) }
+    return plain if wanted.empty?
+
+    results, failure = PuppetX::EyamlGpg.decrypt(client(options), wanted)
+    errors = {}
+    results.each do |t, p|
+      if p.is_a?(PuppetX::EyamlGpg::Error)
+        errors[t] = p
+      else
+        plain[t] = p
+      end
+    end
+    state[:whole] ||= failure.nil?
+    context.cache(plaintexts_key, state)
+    tokens.each { |t| errors[t] ||= failure unless plain.key?(t) }
+    errors.empty? ? plain : plain.merge(errors)
+  end
+
+  # Every token of the keys of a data file that confine_to_keys admits.
+  def file_tokens(raw_data, patterns)
+    out = []
+    raw_data.each_pair do |k, v|
+      PuppetX::EyamlGpg.tokens(v, out) if patterns.nil? || patterns.any? { |r| r =~ k }
+    end
+    out
+  end
+
+  def client(options)
     if options['socket']
-      client = PuppetX::EyamlGpg::SocketClient.for(options['socket'].to_s)
-      return PuppetX::EyamlGpg.decrypt(client, tokens)
+      PuppetX::EyamlGpg::SocketClient.for(options['socket'].to_s)
+    else
+      PuppetX::EyamlGpg::BinaryClient.new(options)
     end
-    known = context.cached_value(plaintexts_key) if context.cache_has_key(plaintexts_key)
-    known ||= {}
-    missing = tokens.reject { |t| known.key?(t) }
-    unless missing.empty?
-      client = PuppetX::EyamlGpg::BinaryClient.new(options)
-      fresh = PuppetX::EyamlGpg.decrypt(client, (missing + PuppetX::EyamlGpg.tokens(raw_data)).uniq, known)
-      good = fresh.reject { |_, v| v.is_a?(PuppetX::EyamlGpg::Error) }
-      known = known.merge(good)
-      context.cache(plaintexts_key, known)
-      return known.merge(fresh)
-    end
-    known
   end
 
   def walk(value, plain, context, options, key)
