@@ -1232,8 +1232,10 @@ fn socket_activation_serves_the_socket_systemd_passes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("systemd-socket-activate");
+    // The socket file appears at bind, before listen: wait until it takes a connection (the
+    // first one starts the service, which reads it to its end).
     let mut tries = 0;
-    while !socket.exists() {
+    while UnixStream::connect(&socket).is_err() {
         tries += 1;
         assert!(tries < 3000, "no socket");
         std::thread::sleep(std::time::Duration::from_millis(10));
