@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agent_trips;
 mod check;
 mod core;
 mod cross;
