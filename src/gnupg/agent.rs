@@ -44,7 +44,7 @@ use super::assuan::{self, Connection, Failure};
 use super::{gpg, gpgconf, run};
 use crate::crypto::{Backend, KeyId};
 use crate::error::{Error, Result};
-use crate::pgp::{Keystore, PublicKey, SecretKeyProvider};
+use crate::pgp::{Keystore, PublicKey, Ready, SecretKeyProvider};
 
 /// How many values a key decrypts through `PKDECRYPT` before the run counts as bulk and the
 /// key is exported (except a protected key whose passphrase is not cached: exported at once).
@@ -89,7 +89,8 @@ struct Names {
 
 /// A key exported from the agent for in-process use, or why it is not.
 enum Export {
-    Key(Box<Key<SecretParts, UnspecifiedRole>>),
+    /// Held as the key-file path holds an unlocked key.
+    Key(Box<Ready>),
     /// The agent cannot export it: use `PKDECRYPT` for every value.
     Unavailable,
     /// Cancelled or wrong passphrase: asking again for every value would be a prompt storm.
@@ -430,7 +431,7 @@ impl Agent {
         let names = self.names(key);
         if held.protected && held.cached {
             if let Some(k) = self.export_preset(key, held, &names)? {
-                let export = Arc::new(Export::Key(Box::new(k)));
+                let export = Arc::new(Export::Key(Box::new(Ready::new(k))));
                 *slot = Some(export.clone());
                 return Ok(export);
             }
@@ -446,7 +447,7 @@ impl Agent {
         })?;
         let export = match r {
             Ok((kek, wrapped)) => match unwrap_exported(key, &kek, &wrapped) {
-                Some(k) => Export::Key(Box::new(k)),
+                Some(k) => Export::Key(Box::new(Ready::new(k))),
                 None => Export::Unavailable,
             },
             // `PKDECRYPT` still works without a prompt (unprotected key, cached passphrase).
@@ -586,12 +587,7 @@ impl SecretKeyProvider for Agent {
         if export {
             match &*self.export(key, held)? {
                 Export::Key(secret) => {
-                    let mut pair = secret
-                        .as_ref()
-                        .clone()
-                        .into_keypair()
-                        .map_err(|e| Error::OpenPgp(e.to_string()))?;
-                    return pkesk.decrypt(&mut pair, sym_algo).ok_or_else(|| {
+                    return secret.decrypt(pkesk, sym_algo).ok_or_else(|| {
                         Error::DecryptionFailed(format!(
                             "the session key for {} does not check out",
                             self.names(key).short
