@@ -4,6 +4,7 @@
 mod harness;
 
 mod agent_trips;
+mod benches;
 mod check;
 mod core;
 mod cross;
