@@ -200,7 +200,7 @@ for f in "$W/recrypt.msgs"/*.gpg; do
 done
 theirs=$(awk -v ns=$(($(now) - t0)) -v s="$SAMPLE" -v n="$RVALUES" 'BEGIN { print ns / 1e9 / s * n }')
 row "\`recrypt --all\`, $RVALUES values in $RECRYPT_FILES files, 2 recipients" "$(dur "$wall")" \
-  "\`gpg -d | gpg -e\` per value ($SAMPLE timed, × $RVALUES)" "$(dur "$theirs")" "**$(ratio "$theirs" "$wall")×** faster"
+  "\`gpg -d\` piped to \`gpg -e\`, per value ($SAMPLE timed, × $RVALUES)" "$(dur "$theirs")" "**$(ratio "$theirs" "$wall")×** faster"
 
 # --- protected key through gpg-agent ---------------------------------------------------------
 say "protected cv25519 key through gpg-agent, $N_AGENT values"
