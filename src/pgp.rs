@@ -156,8 +156,9 @@ struct SecretSlot {
     unlocked: OnceLock<Ready>,
 }
 
-/// An unlocked secret key, held the way it is cheapest to use for one value after another.
-enum Ready {
+/// An unlocked secret key, held the way it is cheapest to use for one value after another
+/// (also a key exported from gpg-agent).
+pub(crate) enum Ready {
     /// A Curve25519 ECDH key: the scalar itself (wiped on drop). Sequoia keeps secret key
     /// material encrypted in memory and re-derives the sealing key (a SHA-256 over a 4 KiB
     /// pre-key) on every use: more than the X25519 operation itself. The unlocked scalar is
@@ -168,7 +169,8 @@ enum Ready {
 }
 
 impl Ready {
-    fn new(key: Key<SecretParts, UnspecifiedRole>) -> Self {
+    /// Holds `key` (its secret unencrypted) for repeated use.
+    pub(crate) fn new(key: Key<SecretParts, UnspecifiedRole>) -> Self {
         match Cv25519Secret::from_key(&key) {
             Some(fast) => Ready::Cv25519(fast),
             None => Ready::Other(key),
@@ -176,7 +178,7 @@ impl Ready {
     }
 
     /// Decrypts the session key of `pkesk`, if this key can.
-    fn decrypt(
+    pub(crate) fn decrypt(
         &self,
         pkesk: &PKESK,
         sym_algo: Option<SymmetricAlgorithm>,
@@ -192,7 +194,7 @@ impl Ready {
 }
 
 /// The secret half of a Curve25519 ECDH (cv25519) encryption key, unlocked.
-struct Cv25519Secret {
+pub(crate) struct Cv25519Secret {
     public: PublicKey,
     /// Clamped at use by `diffie_hellman`; zeroized on drop.
     scalar: x25519_dalek::StaticSecret,

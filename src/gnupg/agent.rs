@@ -10,14 +10,18 @@
 //! agent is a single queue (measured: rsa3072 through `PKDECRYPT` was no faster than one `gpg`
 //! process per value), while Sequoia decrypts on every core. Two agent rules shape the policy:
 //! an export always asks for the passphrase of a protected key (it ignores the agent's cache)
-//! and does not cache what was typed. So:
+//! and does not cache what was typed; only a passphrase put in the cache by
+//! `gpg-preset-passphrase` (or `GET_PASSPHRASE`) can be read back (`GET_PASSPHRASE --no-ask`),
+//! one typed for an earlier decryption cannot. So:
 //! - a protected key whose passphrase is not cached is exported at once (the one prompt the
 //!   run needs anyway);
-//! - any other key (unprotected, or passphrase cached by earlier use or
-//!   `gpg-preset-passphrase`) goes through `PKDECRYPT` for its first
-//!   `PKDECRYPTS_BEFORE_EXPORT` values, without a prompt, and is exported only when the run
-//!   needs it for more; if that export fails (prompt dismissed, no pinentry), `PKDECRYPT` goes
-//!   on;
+//! - a protected key whose passphrase was preset is exported at once without a prompt, the
+//!   preset passphrase given to the export by loopback (one S2K for the run, where every
+//!   `PKDECRYPT` costs one);
+//! - any other key (unprotected, or passphrase cached by earlier use) goes through
+//!   `PKDECRYPT` for its first `PKDECRYPTS_BEFORE_EXPORT` values, without a prompt, and is
+//!   exported only when the run needs it for more; if that export fails (prompt dismissed, no
+//!   pinentry), `PKDECRYPT` goes on;
 //! - keys the agent cannot export (smartcards, ElGamal which Sequoia cannot use) always go
 //!   through `PKDECRYPT`.
 
@@ -40,7 +44,7 @@ use super::assuan::{self, Connection, Failure};
 use super::{gpg, gpgconf, run};
 use crate::crypto::{Backend, KeyId};
 use crate::error::{Error, Result};
-use crate::pgp::{Keystore, PublicKey, SecretKeyProvider};
+use crate::pgp::{Keystore, PublicKey, Ready, SecretKeyProvider};
 
 /// How many values a key decrypts through `PKDECRYPT` before the run counts as bulk and the
 /// key is exported (except a protected key whose passphrase is not cached: exported at once).
@@ -85,7 +89,8 @@ struct Names {
 
 /// A key exported from the agent for in-process use, or why it is not.
 enum Export {
-    Key(Box<Key<SecretParts, UnspecifiedRole>>),
+    /// Held as the key-file path holds an unlocked key.
+    Key(Box<Ready>),
     /// The agent cannot export it: use `PKDECRYPT` for every value.
     Unavailable,
     /// Cancelled or wrong passphrase: asking again for every value would be a prompt storm.
@@ -105,6 +110,9 @@ pub struct Agent {
     exports: Mutex<HashMap<Fingerprint, ExportCell>>,
     /// `PKDECRYPT`s so far per key, to tell a bulk run.
     uses: Mutex<HashMap<Fingerprint, usize>>,
+    /// Per keygrip of a protected key with a cached passphrase: whether that passphrase can be
+    /// read back (preset), asked once per run.
+    preset: Mutex<HashMap<String, bool>>,
     /// Keygrips the agent has used once in this run (see [`Agent::pkdecrypt`]).
     warmed: Mutex<std::collections::HashSet<String>>,
     /// Held while a key is used for the first time.
@@ -174,6 +182,7 @@ impl Agent {
             pool: Mutex::new(Vec::new()),
             exports: Mutex::new(HashMap::new()),
             uses: Mutex::new(HashMap::new()),
+            preset: Mutex::new(HashMap::new()),
             warmed: Mutex::new(std::collections::HashSet::new()),
             first_use: Mutex::new(()),
             options: tty_options(),
@@ -436,6 +445,13 @@ impl Agent {
             return Ok(e.clone());
         }
         let names = self.names(key);
+        if held.protected && held.cached {
+            if let Some(k) = self.export_preset(key, held, &names)? {
+                let export = Arc::new(Export::Key(Box::new(Ready::new(k))));
+                *slot = Some(export.clone());
+                return Ok(export);
+            }
+        }
         let r = self.with_conn(|c| {
             let kek = c.transact("KEYWRAP_KEY --export", &mut |_| None)?;
             c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
@@ -447,7 +463,7 @@ impl Agent {
         })?;
         let export = match r {
             Ok((kek, wrapped)) => match unwrap_exported(key, &kek, &wrapped) {
-                Some(k) => Export::Key(Box::new(k)),
+                Some(k) => Export::Key(Box::new(Ready::new(k))),
                 None => Export::Unavailable,
             },
             // `PKDECRYPT` still works without a prompt (unprotected key, cached passphrase).
@@ -475,6 +491,66 @@ impl Agent {
         let export = Arc::new(export);
         *slot = Some(export.clone());
         Ok(export)
+    }
+}
+
+impl Agent {
+    /// The passphrase of `held` if it was put in the agent's cache by
+    /// `gpg-preset-passphrase`: the agent hands those out (`GET_PASSPHRASE --no-ask`), not
+    /// ones it cached after a prompt. No prompt either way.
+    fn preset_passphrase(&self, held: &Held) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let r = self.with_conn(|c| {
+            c.transact(
+                &format!("GET_PASSPHRASE --data --no-ask {} X X X", held.keygrip),
+                &mut |_| None,
+            )
+        })?;
+        Ok(r.ok().map(|r| r.data).filter(|p| !p.is_empty()))
+    }
+
+    /// Whether the passphrase of `held` was preset (asked once per key and run).
+    fn is_preset(&self, held: &Held) -> Result<bool> {
+        // Held while asking, so that parallel workers ask once between them.
+        let mut known = self.preset.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(preset) = known.get(&held.keygrip) {
+            return Ok(*preset);
+        }
+        let preset = self.preset_passphrase(held)?.is_some();
+        known.insert(held.keygrip.clone(), preset);
+        Ok(preset)
+    }
+
+    /// Exports a protected key with its preset passphrase, given to the agent by loopback on
+    /// a connection of its own (loopback mode would turn a later prompt on a pooled
+    /// connection into an inquiry). `None` when that is not possible (not preset, loopback
+    /// refused, the preset passphrase wrong): the caller falls back to the prompting export.
+    fn export_preset(
+        &self,
+        key: &PublicKey,
+        held: &Held,
+        names: &Names,
+    ) -> Result<Option<Key<SecretParts, UnspecifiedRole>>> {
+        let Some(passphrase) = self.preset_passphrase(held)? else {
+            return Ok(None);
+        };
+        let state = self.state()?;
+        let Ok(mut c) = self.open(&state.socket) else {
+            return Ok(None);
+        };
+        let mut given = false;
+        let r = (|| {
+            c.transact("OPTION pinentry-mode=loopback", &mut |_| None)?;
+            let kek = c.transact("KEYWRAP_KEY --export", &mut |_| None)?;
+            c.transact(&keydesc_line(&names.prompt), &mut |_| None)?;
+            // Once only: the agent asks again after a wrong passphrase.
+            let wrapped = c.transact(&format!("EXPORT_KEY {}", held.keygrip), &mut |kw| {
+                (kw == "PASSPHRASE" && !std::mem::replace(&mut given, true))
+                    .then(|| passphrase.clone())
+            })?;
+            Ok::<_, Failure>((kek.data, wrapped.data))
+        })();
+        Ok(r.ok()
+            .and_then(|(kek, wrapped)| unwrap_exported(key, &kek, &wrapped)))
     }
 }
 
@@ -521,12 +597,13 @@ impl SecretKeyProvider for Agent {
                 mpi::PublicKey::RSA { .. } | mpi::PublicKey::ECDH { .. }
             )
             && crate::pgp::supported_in_process(key);
-        // A protected key without a cached passphrase needs its one prompt anyway: export it
-        // at once. Otherwise `PKDECRYPT` is prompt-free (an export of a key with a cached
-        // passphrase prompts: the agent never uses its cache for exports), so the key stays in
-        // the agent unless the run turns out to need it for many values.
+        // A protected key without a cached passphrase needs its one prompt anyway, and one
+        // with a preset passphrase needs none: export it at once. Otherwise `PKDECRYPT` is
+        // prompt-free (an export of a key whose passphrase was cached by a prompt prompts
+        // again: the agent never uses its cache for exports), so the key stays in the agent
+        // unless the run turns out to need it for many values.
         let export = exportable
-            && ((held.protected && !held.cached) || {
+            && ((held.protected && (!held.cached || self.is_preset(held)?)) || {
                 let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
                 let n = uses.entry(key.fingerprint()).or_default();
                 *n += 1;
@@ -535,12 +612,7 @@ impl SecretKeyProvider for Agent {
         if export {
             match &*self.export(key, held)? {
                 Export::Key(secret) => {
-                    let mut pair = secret
-                        .as_ref()
-                        .clone()
-                        .into_keypair()
-                        .map_err(|e| Error::OpenPgp(e.to_string()))?;
-                    return pkesk.decrypt(&mut pair, sym_algo).ok_or_else(|| {
+                    return secret.decrypt(pkesk, sym_algo).ok_or_else(|| {
                         Error::DecryptionFailed(format!(
                             "the session key for {} does not check out",
                             self.names(key).short

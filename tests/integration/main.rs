@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod agent_trips;
+mod benches;
 mod check;
 mod core;
 mod cross;
