@@ -179,8 +179,8 @@ module PuppetX
           results[batch[0]] = refusal
         else
           half = batch.size / 2
-          decrypt_batch(client, batch[0...half], results)
-          decrypt_batch(client, batch[half..], results)
+          decrypt_batch(client, batch.take(half), results)
+          decrypt_batch(client, batch.drop(half), results)
         end
         return
       end
