@@ -31,16 +31,21 @@ mkdir -m 700 "$GNUPGHOME"
 # CPU time (user + sys, microseconds) of one run of a command, its output discarded: the
 # children line of bash's `times` in a subshell that runs only that command.
 cpu_us() {
-    ( "$@" > /dev/null; times ) | tail -1 | awk '{
+    ( "$@" > /dev/null || { echo "failed: $*" >&2; exit 1; }; times ) | tail -1 | awk '{
         t = 0
         for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
         printf "%d\n", t * 1e6 }'
 }
 # Median CPU time of RUNS runs.
-median_cpu() { for _ in $(seq 1 "$RUNS"); do cpu_us "$@"; done | median; }
+median_cpu() {
+    local runs
+    runs=$(for _ in $(seq 1 "$RUNS"); do cpu_us "$@"; done)
+    [ "$(echo "$runs" | wc -w)" = "$RUNS" ] || exit 1
+    echo "$runs" | median
+}
 # CPU microseconds per operation from `openssl speed -mr` ("+R<n>:count:bits:seconds").
 speed() {
-    openssl speed -seconds 3 -mr "$1" 2>/dev/null | awk -F: -v r="+$2" '$1 == r { printf "%.2f\n", $4 / $2 * 1e6 }'
+    openssl speed -seconds 3 -mr "$1" 2>&1 | awk -F: -v r="+$2" '$1 == r { printf "%.2f\n", $4 / $2 * 1e6 }'
 }
 values() { { echo '---'; for i in $(seq 1 "$1"); do echo "key_$i: DEC::GPG[secret value number $i]!"; done; } }
 
@@ -48,8 +53,8 @@ for k in 1 2 3 4 5; do
     gpg --batch -q --pinentry-mode loopback --passphrase '' \
         --quick-gen-key "Recipient $k <r$k@example.com>" rsa3072 encr never 2>/dev/null
 done
+gpg --batch -q --import "$KEYS/alice.pub.asc" 2>/dev/null
 gpg --batch -q --export > "$W/recipients.gpg"
-cat "$KEYS/alice.pub.asc" >> "$W/recipients.gpg"
 SIX=alice@example.com,r1@example.com,r2@example.com,r3@example.com,r4@example.com,r5@example.com
 
 values "$N" > "$W/cv.src"

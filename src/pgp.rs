@@ -15,14 +15,16 @@ use openpgp::crypto::mem::Protected;
 use openpgp::crypto::mpi;
 use openpgp::crypto::{Decryptor, Password, SessionKey};
 use openpgp::packet::key::{PublicParts, SecretKeyMaterial, SecretParts, UnspecifiedRole};
+use openpgp::packet::pkesk::PKESK3;
 use openpgp::packet::{Key, Tag, PKESK, SKESK};
 use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
-use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Recipient};
-use openpgp::types::{Curve, DataFormat, Features, KeyFlags, SymmetricAlgorithm};
+use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+use openpgp::serialize::Serialize;
+use openpgp::types::{Curve, DataFormat, KeyFlags, SymmetricAlgorithm};
 use openpgp::{Fingerprint, KeyHandle, KeyID, Packet};
 use zeroize::Zeroizing;
 
@@ -1166,18 +1168,23 @@ impl Backend for Keystore {
                 .ok_or_else(|| Error::NoKey(r.recipient.clone()))?;
             keys.push(key);
         }
-        // GnuPG 2.2 reads neither PKESK v6 nor SEIPD v2: announce SEIPD v1 only, so Sequoia
-        // writes what GnuPG 2.2 writes, whatever the certificates advertise.
-        let recipients: Vec<Recipient> = keys
-            .iter()
-            .map(|k| Recipient::new(Features::empty().set_seipdv1(), k.key_handle(), k))
-            .collect();
-        let mut sink = Vec::with_capacity(plaintext.len() + 256 * recipients.len() + 64);
-        let op = || -> openpgp::Result<()> {
-            let message = Message::new(&mut sink);
-            let message = Encryptor::for_recipients(message, recipients)
-                .symmetric_algo(SymmetricAlgorithm::AES256)
-                .build()?;
+        // GnuPG 2.2 reads neither PKESK v6 nor SEIPD v2: PKESK v3 packets, then the session
+        // key given to an encryptor without recipients, which writes SEIPD v1 (what GnuPG 2.2
+        // writes), whatever the certificates advertise. The PKESKs are made here so that RSA
+        // recipients go through the faster RSA code (src/pgp/rsa_key.rs).
+        let sym = SymmetricAlgorithm::AES256;
+        let mut sink = Vec::with_capacity(plaintext.len() + 256 * keys.len() + 64);
+        let mut op = || -> openpgp::Result<()> {
+            let session_key = SessionKey::new(sym.key_size()?)?;
+            let mut message = Message::new(&mut sink);
+            for key in &keys {
+                let pkesk = match rsa_key::pkesk3(key, sym, &session_key) {
+                    Some(pkesk) => pkesk?,
+                    None => PKESK3::for_recipient(sym, &session_key, key)?,
+                };
+                Packet::PKESK(pkesk.into()).serialize(&mut message)?;
+            }
+            let message = Encryptor::with_session_key(message, sym, session_key)?.build()?;
             let mut w = LiteralWriter::new(message).build()?;
             w.write_all(plaintext)?;
             w.finalize()?;

@@ -148,3 +148,53 @@ fn decrypt(key: &Inner, c: &[u8]) -> openpgp::Result<SessionKey> {
 fn decrypt(key: &Inner, _c: &[u8]) -> openpgp::Result<SessionKey> {
     match *key {}
 }
+
+/// A PKESK v3 packet that gives `session_key` (for `sym`) to the RSA key `key`, the RSA
+/// operation done by the `rsa` 0.10 crate: its public-key operation is about three times as
+/// fast as that of the `rsa` 0.9 Sequoia's pure-Rust backend uses, which made encrypting to
+/// several RSA recipients cost milliseconds per value. `None` for any other key, or a key
+/// that crate refuses (e.g. a modulus above 4096 bits): Sequoia then encrypts as before.
+#[cfg(all(not(feature = "crypto-openssl"), feature = "crypto-rust"))]
+pub(super) fn pkesk3(
+    key: &PublicKey,
+    sym: openpgp::types::SymmetricAlgorithm,
+    session_key: &SessionKey,
+) -> Option<openpgp::Result<openpgp::packet::pkesk::PKESK3>> {
+    use rsa::BoxedUint;
+    let mpi::PublicKey::RSA { e, n } = key.mpis() else {
+        return None;
+    };
+    let public = rsa::PublicKey::new(
+        BoxedUint::from_be_slice_vartime(n.value()),
+        BoxedUint::from_be_slice_vartime(e.value()),
+    )
+    .ok()?;
+    // RFC 4880 section 5.1: algorithm, key, two-octet checksum (sum of the key octets).
+    let checksum = session_key
+        .iter()
+        .fold(0u16, |sum, &b| sum.wrapping_add(u16::from(b)));
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(session_key.len() + 3));
+    plain.push(sym.into());
+    plain.extend_from_slice(session_key);
+    plain.extend_from_slice(&checksum.to_be_bytes());
+    Some(match public.pkcs1v15_encrypt(&plain) {
+        Ok(c) => openpgp::packet::pkesk::PKESK3::new(
+            Some(key.keyid()),
+            key.pk_algo(),
+            mpi::Ciphertext::RSA {
+                c: mpi::MPI::new(&c),
+            },
+        ),
+        Err(e) => Err(openpgp::Error::InvalidOperation(format!("RSA encryption: {e}")).into()),
+    })
+}
+
+/// With OpenSSL, Sequoia's own RSA encryption is as fast as the operation gets.
+#[cfg(not(all(not(feature = "crypto-openssl"), feature = "crypto-rust")))]
+pub(super) fn pkesk3(
+    _key: &PublicKey,
+    _sym: openpgp::types::SymmetricAlgorithm,
+    _session_key: &SessionKey,
+) -> Option<openpgp::Result<openpgp::packet::pkesk::PKESK3>> {
+    None
+}
