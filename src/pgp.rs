@@ -119,7 +119,7 @@ enum Ready {
     /// An RSA key as the crypto library's own key object, built once: Sequoia rebuilds it
     /// from the MPIs on every use (and its OpenSSL backend without the CRT parameters, which
     /// makes each private-key operation about three times slower).
-    Rsa(rsa_key::RsaSecret),
+    Rsa(Box<rsa_key::RsaSecret>),
     /// Any other key: Sequoia's key pair, as is.
     Other(Key<SecretParts, UnspecifiedRole>),
 }
@@ -130,7 +130,7 @@ impl Ready {
             return Ready::Cv25519(fast);
         }
         match rsa_key::RsaSecret::from_key(&key) {
-            Some(rsa) => Ready::Rsa(rsa),
+            Some(rsa) => Ready::Rsa(Box::new(rsa)),
             None => Ready::Other(key),
         }
     }

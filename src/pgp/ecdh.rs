@@ -87,7 +87,7 @@ impl Kek {
         let mut z = Zeroizing::new(vec![0u8; size]);
         hash.digest(&mut z)?;
 
-        if wrapped.len() % 8 != 0 || wrapped.len() < 24 {
+        if !wrapped.len().is_multiple_of(8) || wrapped.len() < 24 {
             return Err(bad("wrapped key length").into());
         }
         let n = wrapped.len() / 8 - 1;
