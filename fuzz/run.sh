@@ -4,7 +4,7 @@
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). The corpus grows in
 # fuzz/corpus/<target>/ (seeded from fixtures/ on every run), crashes land in
 # fuzz/artifacts/<target>/, each target's log in fuzz/logs/<target>.log. After the run, each
-# corpus is minimized (`cargo fuzz cmin`) so that what is committed stays small.
+# corpus is minimized (`cargo fuzz cmin`, edges only) so that what is committed stays small.
 # Every input that failed belongs, once fixed, in fuzz/regressions/<target>/: `cargo test`
 # replays those and the corpus (src/fuzzing.rs).
 set -euo pipefail
@@ -91,6 +91,8 @@ for t in "${targets[@]}"; do
   # Edges only (no hit counts): the smallest set that covers what the run reached.
   nice -n 19 cargo +nightly fuzz cmin "${build[@]}" "$t" "corpus/$t" -- -use_counters=0 \
     >>"logs/$t.log" 2>&1 || true
+  # `cargo test` replays the committed corpus: keep it to the 60 largest inputs of each target.
+  ls -S "corpus/$t" | tail -n +61 | sed "s|^|corpus/$t/|" | xargs -r rm -f
   last=$(grep -E '^#[0-9]+' "logs/$t.log" | tail -1 | cut -c1-100)
   echo "$t: $last; corpus=$(ls "corpus/$t" | wc -l) artifacts=$(ls "artifacts/$t" | wc -l)"
 done

@@ -24,8 +24,11 @@ use crate::scheme::Scheme;
 use crate::token::{self, EncToken, Form, Kinds, Token};
 use crate::{recipients, yaml};
 
+/// One fuzz target: it takes any bytes and panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by the name of their directory under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("scan", scan),
     ("recipients", recipients),
     ("config", config),

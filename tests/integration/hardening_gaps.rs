@@ -291,7 +291,8 @@ fn corrupt_keyboxes_through_every_subcommand() {
     if !require(&["gpg", "gpgconf"]) {
         return;
     }
-    let damages: [(&str, &dyn Fn(&mut Vec<u8>)); 4] = [
+    type Damage<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
+    let damages: [Damage; 4] = [
         ("truncated", &|d| d.truncate(d.len() - 7)),
         ("wrong magic", &|d| d[8..12].copy_from_slice(b"KBXg")),
         ("no header blob", &|d| d[4] = 2),
