@@ -37,6 +37,19 @@ pub enum Error {
         /// What it is instead.
         kind: &'static str,
     },
+    /// A file larger than any file eyaml-gpg reads (see `eyaml::MAX_FILE_SIZE`).
+    #[error(
+        "{}: {size} bytes, larger than the {limit} bytes eyaml-gpg reads from one file",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Input text is not UTF-8.
     #[error("{}: not valid UTF-8 text (byte offset {offset})", path.display())]
     NotUtf8 {

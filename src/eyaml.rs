@@ -14,7 +14,9 @@ use crate::token;
 
 /// File helpers every eyaml command needs: reading with the file named in errors, atomic
 /// writes, and wiping plaintext scratch files.
-pub use crate::fsutil::{read_bytes, read_text, unique_suffix, utf8, wipe_dir, write_atomic};
+pub use crate::fsutil::{
+    read_bytes, read_text, unique_suffix, utf8, wipe_dir, write_atomic, MAX_FILE_SIZE,
+};
 /// The hiera-eyaml token grammar: `ENC[…]` and `DEC::…[…]!` values located in a text.
 pub use crate::token::{render_enc, scan, EncToken, Form};
 pub use crate::token::{DecToken, Kinds, Located, Token};

@@ -69,11 +69,35 @@ pub fn require_regular(path: &Path) -> Result<()> {
     })
 }
 
-/// Reads a file's bytes; anything but a regular file (see `require_regular`) or a missing
-/// or unreadable file is an error naming it.
+/// The largest file eyaml-gpg reads: 64 MiB, far above any Hiera data file, recipients
+/// file, config or plaintext (a value decrypts to at most 16 MiB by default). A bigger file is
+/// refused before it is read, so that no command spends minutes or gigabytes on it.
+pub const MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// Reads a file's bytes; anything but a regular file (see `require_regular`), a file over
+/// [`MAX_FILE_SIZE`], or a missing or unreadable file is an error naming it.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
     require_regular(path)?;
-    fs::read(path).map_err(|e| Error::io(path, e))
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit: MAX_FILE_SIZE,
+    };
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if size > MAX_FILE_SIZE {
+        return Err(too_large(size));
+    }
+    // The file may grow while it is read: never read past the limit.
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
+    if out.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
 }
 
 /// Converts bytes read from `path` to text; the error names the file and the offset of the

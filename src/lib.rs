@@ -80,6 +80,11 @@ pub mod scheme;
 pub mod serve;
 pub mod value;
 
+// The fuzz targets' entry points (fuzz/): not API, compiled for them and for the replay test.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 // Internals: reached through the re-exports of the public modules above.
 pub(crate) mod crypto;
 pub(crate) mod datetime;

@@ -894,7 +894,7 @@ fn key_id(id: &KeyID) -> KeyId {
 }
 
 /// Canonical S-expressions, as far as the agent's answers need them.
-mod sexp {
+pub(crate) mod sexp {
     use zeroize::Zeroizing;
 
     /// An atom or a list.
@@ -957,7 +957,12 @@ mod sexp {
             }
             b'0'..=b'9' => {
                 let colon = *pos + data[*pos..].iter().position(|b| *b == b':')?;
-                let len: usize = std::str::from_utf8(&data[*pos..colon]).ok()?.parse().ok()?;
+                let digits = &data[*pos..colon];
+                // Canonical form: no leading zero (`03:` is not `3:`).
+                if digits.len() > 1 && digits[0] == b'0' {
+                    return None;
+                }
+                let len: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
                 let start = colon + 1;
                 let end = start.checked_add(len)?;
                 let atom = data.get(start..end)?;
@@ -1010,6 +1015,16 @@ mod tests {
         let k = sexp::parse(b"(11:private-key(3:rsa(1:n2:NN)(1:d1:D)))").unwrap();
         assert_eq!(k.list().unwrap()[1].value("d"), Some(&b"D"[..]));
         assert!(sexp::parse(b"(5:value9:abc)").is_none());
+        assert!(sexp::parse(b"(0:)").is_some());
+    }
+
+    /// Found by the `assuan` fuzz target: `(11:private-key03:rsa…)` parsed, a length with a
+    /// leading zero read as 3, so two different byte strings meant the same S-expression.
+    #[test]
+    fn regression_sexp_length_with_leading_zero() {
+        assert!(sexp::parse(b"(11:private-key03:rsa(1:n2:NN))").is_none());
+        assert!(sexp::parse(b"(11:private-key3:rsa(1:n2:NN))").is_some());
+        assert!(sexp::parse(b"(00:)").is_none());
     }
 
     #[test]

@@ -92,7 +92,15 @@ impl Connection {
     /// Connects to the socket at `path` and reads the server's greeting, which must arrive
     /// within `timeout` (as must every later reply, unless changed).
     pub fn connect(path: &Path, timeout: Duration) -> Result<Connection, Failure> {
-        let stream = UnixStream::connect(path)?;
+        Connection::over(UnixStream::connect(path)?, path, timeout)
+    }
+
+    /// Starts a connection on a stream that is already connected to the socket at `path`.
+    pub(crate) fn over(
+        stream: UnixStream,
+        path: &Path,
+        timeout: Duration,
+    ) -> Result<Connection, Failure> {
         stream.set_write_timeout(Some(timeout))?;
         let writer = stream.try_clone()?;
         let mut conn = Connection {
@@ -184,7 +192,8 @@ impl Connection {
                 b"#" | b"" => {}
                 other => {
                     return Err(Failure::Protocol(format!(
-                        "unexpected line {:?}",
+                        "{} sent an unexpected line {:?}",
+                        self.socket.display(),
                         String::from_utf8_lossy(other)
                     )))
                 }
@@ -287,7 +296,7 @@ pub fn escape_into(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn unescape_into(data: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn unescape_into(data: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < data.len() {
         if data[i] == b'%' && i + 2 < data.len() {

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 
 /// Blob type of the first blob (file header).
 const BLOB_HEADER: u8 = 1;
+/// The magic of the header blob, at offset 8.
+const MAGIC: &[u8] = b"KBXf";
 /// Blob type of a blob that carries one OpenPGP keyblock.
 const BLOB_OPENPGP: u8 = 2;
 
@@ -19,7 +21,8 @@ const BLOB_OPENPGP: u8 = 2;
 ///
 /// Layout of every blob: a 4-byte big-endian length (of the whole blob, including these 4
 /// bytes), a type byte, a version byte, 2 bytes of flags; for type 2, then a 4-byte offset
-/// (from the start of the blob) and a 4-byte length of the keyblock.
+/// (from the start of the blob) and a 4-byte length of the keyblock. The header blob (type 1)
+/// has the magic `KBXf` after the flags.
 pub fn keyblocks<'a>(data: &'a [u8], path: &Path) -> Result<Vec<&'a [u8]>> {
     let bad = |offset: usize, what: &str| Error::Keyring {
         path: path.to_path_buf(),
@@ -35,7 +38,7 @@ pub fn keyblocks<'a>(data: &'a [u8], path: &Path) -> Result<Vec<&'a [u8]>> {
         }
         let blob = &data[pos..pos + len];
         let kind = blob[4];
-        if first && kind != BLOB_HEADER {
+        if first && (kind != BLOB_HEADER || blob.get(8..12) != Some(MAGIC)) {
             return Err(bad(pos, "no keybox header blob"));
         }
         first = false;
@@ -75,9 +78,18 @@ mod tests {
         b
     }
 
+    /// A header blob as GnuPG writes it (32 bytes).
+    fn header() -> Vec<u8> {
+        let mut b = 32u32.to_be_bytes().to_vec();
+        b.extend_from_slice(&[BLOB_HEADER, 1, 0, 0]);
+        b.extend_from_slice(MAGIC);
+        b.resize(32, 0);
+        b
+    }
+
     #[test]
     fn cuts_blobs_and_skips_deleted_ones() {
-        let mut data = blob(BLOB_HEADER, b"KBXf....");
+        let mut data = header();
         data.extend(blob(BLOB_OPENPGP, b"first"));
         data.extend(blob(0, b"deleted"));
         data.extend(blob(BLOB_OPENPGP, b"second"));
@@ -87,7 +99,7 @@ mod tests {
 
     #[test]
     fn rejects_truncated_and_headerless_files() {
-        let mut data = blob(BLOB_HEADER, b"KBXf");
+        let mut data = header();
         data.extend(blob(BLOB_OPENPGP, b"keyblock"));
         data.truncate(data.len() - 1);
         let e = keyblocks(&data, Path::new("k")).unwrap_err().to_string();
@@ -95,6 +107,10 @@ mod tests {
         let e = keyblocks(&blob(BLOB_OPENPGP, b"x"), Path::new("k"))
             .unwrap_err()
             .to_string();
+        assert!(e.contains("no keybox header"), "{e}");
+        let mut magic = header();
+        magic[8] = b'X';
+        let e = keyblocks(&magic, Path::new("k")).unwrap_err().to_string();
         assert!(e.contains("no keybox header"), "{e}");
         assert!(keyblocks(&[], Path::new("k")).unwrap().is_empty());
     }

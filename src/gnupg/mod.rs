@@ -5,7 +5,7 @@
 //! Only [`agent`] names Sequoia: everything else here is files, processes and text.
 
 pub mod agent;
-mod assuan;
+pub(crate) mod assuan;
 pub mod keybox;
 
 use std::ffi::OsString;

@@ -12,6 +12,7 @@ mod edit;
 mod firstday;
 mod gnupg;
 mod hardening_data;
+mod hardening_gaps;
 mod hardening_io;
 mod help_examples;
 mod hiera;
