@@ -5,7 +5,9 @@
 //! `UnexpectedEof` in `PacketParser::decrypt_`), so this check is what keeps such a value from
 //! ever reaching it; `catch_unwind` around decryption is the second line.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 /// The smallest SEIPD v1 body a real message can have: the version octet, the random prefix
 /// of the largest block size (16) plus its two check octets, and the 22-octet MDC packet.
@@ -179,9 +181,40 @@ fn tag_of(ctb: u8) -> u8 {
     }
 }
 
+/// The tag and body of the packet at `offset` of `data` (partial-length chunks joined: a copy
+/// only then), and the offset just past it; `None` when no complete packet starts there.
+pub(crate) fn packet_at(data: &[u8], offset: usize) -> Option<(u8, Cow<'_, [u8]>, usize)> {
+    let ctb = *data.get(offset)?;
+    if ctb & 0x80 == 0 {
+        return None;
+    }
+    let mut chunks = Vec::new();
+    let (_, body_len, end) = walk_chunks(data, offset, &mut |range| chunks.push(range)).ok()?;
+    let body = match chunks.as_slice() {
+        [one] => Cow::Borrowed(&data[one.clone()]),
+        _ => {
+            let mut joined = Vec::with_capacity(body_len);
+            for range in chunks {
+                joined.extend_from_slice(&data[range]);
+            }
+            Cow::Owned(joined)
+        }
+    };
+    Some((tag_of(ctb), body, end))
+}
+
 /// Walks the header(s) of the packet at `offset`: (first body octet offset, body length,
 /// offset just past the packet).
 fn walk(message: &[u8], offset: usize) -> Result<(usize, usize, usize), Defect> {
+    walk_chunks(message, offset, &mut |_| {})
+}
+
+/// [`walk`], handing each body chunk's range to `chunk` (one for a definite length).
+fn walk_chunks(
+    message: &[u8],
+    offset: usize,
+    chunk: &mut dyn FnMut(Range<usize>),
+) -> Result<(usize, usize, usize), Defect> {
     let ctb = message[offset];
     let tag = tag_of(ctb);
     let truncated = |needed: usize| Defect::Truncated {
@@ -204,6 +237,7 @@ fn walk(message: &[u8], offset: usize) -> Result<(usize, usize, usize), Defect> 
             return Err(truncated(1 + len_octets));
         }
         if indeterminate {
+            chunk(start..message.len());
             return Ok((start, message.len() - start, message.len()));
         }
         let len = message[offset + 1..start]
@@ -215,6 +249,7 @@ fn walk(message: &[u8], offset: usize) -> Result<(usize, usize, usize), Defect> 
         if end > message.len() {
             return Err(truncated(end - offset));
         }
+        chunk(start..end);
         return Ok((start, len, end));
     }
     // New format: one or more length headers, partial chunks until a definite length.
@@ -253,6 +288,7 @@ fn walk(message: &[u8], offset: usize) -> Result<(usize, usize, usize), Defect> 
         if end > message.len() {
             return Err(truncated(end - offset));
         }
+        chunk(start..end);
         total += len;
         at = end;
         if !partial {
@@ -362,6 +398,24 @@ mod tests {
         assert_eq!(check(&m), Ok(()));
         m.truncate(3);
         assert!(matches!(check(&m), Err(Defect::Truncated { tag: 1, .. })));
+    }
+
+    #[test]
+    fn packet_bodies_are_joined_across_partial_chunks() {
+        let mut m = packet(1, &[3; 20]);
+        let (tag, body, end) = packet_at(&m, 0).expect("packet");
+        assert_eq!((tag, &body[..], end), (1, &[3u8; 20][..], 22));
+        assert!(matches!(body, Cow::Borrowed(_)));
+        // A 2-octet partial chunk (0xe1), then a definite 3-octet tail.
+        m.extend([0xc0 | 11, 0xe1, 7, 8, 3, 9, 10, 11]);
+        let (tag, body, end) = packet_at(&m, 22).expect("packet");
+        assert_eq!(
+            (tag, &body[..], end),
+            (11, &[7u8, 8, 9, 10, 11][..], m.len())
+        );
+        assert_eq!(packet_at(&m[..m.len() - 1], 22), None);
+        assert_eq!(packet_at(b"x", 0), None);
+        assert_eq!(packet_at(&m, m.len()), None);
     }
 
     #[test]
