@@ -240,9 +240,15 @@ mod tests {
                     .clone()
                     .into_keypair()
                     .expect("keypair");
-                m = Signer::new(m, signer).expect("signer").build().expect("signer");
+                m = Signer::new(m, signer)
+                    .expect("signer")
+                    .build()
+                    .expect("signer");
             }
-            let mut w = LiteralWriter::new(m).format(format).build().expect("literal");
+            let mut w = LiteralWriter::new(m)
+                .format(format)
+                .build()
+                .expect("literal");
             w.write_all(b"line 1\r\nline 2\r\n\xff\x00").expect("write");
             w.finalize().expect("finalize");
             sink
@@ -275,10 +281,12 @@ mod tests {
                     let n = modified.len();
                     modified[n - 25] ^= 1;
                     assert!(decrypt(&store, &modified).is_none(), "{what}: modified");
-                    assert!(store.decrypt_message(&modified).is_err(), "{what}: modified");
+                    assert!(
+                        store.decrypt_message(&modified).is_err(),
+                        "{what}: modified"
+                    );
                 }
             }
         }
     }
-
 }
