@@ -277,6 +277,9 @@ fn regression_blowfish_no_secret_key() {
     assert_eq!(stdout(&out), "");
 }
 
+/// Brainpool curves are in the OpenSSL backend (in process there), not in the pure-Rust one.
+const BRAINPOOL_IN_PROCESS: bool = cfg!(feature = "crypto-openssl");
+
 #[test]
 fn regression_elgamal_brainpool_not_supported_in_process() {
     let env = Env::new();
@@ -286,6 +289,10 @@ fn regression_elgamal_brainpool_not_supported_in_process() {
         ("g2-brainpool", "brainpool", "brainpoolP256r1"),
     ] {
         let out = decrypt_one(&env, name, &[key]);
+        if algo.starts_with("brainpool") && BRAINPOOL_IN_PROCESS {
+            assert_eq!(stdout(ok(&out)), plaintext(name), "{name}");
+            continue;
+        }
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = stderr(&out);
         assert!(
@@ -315,7 +322,7 @@ fn regression_elgamal_brainpool_not_supported_in_process() {
     assert!(
         err.contains("encrypting through gpg")
             && err.contains("elg2048")
-            && err.contains("brainpoolP256r1")
+            && err.contains("brainpoolP256r1") != BRAINPOOL_IN_PROCESS
             && err.contains("algorithm not supported in process"),
         "{err}"
     );
