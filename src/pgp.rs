@@ -1010,20 +1010,10 @@ impl Keystore {
                     self.notify(Notice::LegacyCipher(algo.to_string()));
                     return seipd::decrypt_message(message, algo, &sk, cap);
                 }
-                return Err(match e.downcast::<Error>() {
-                    Ok(ours) => ours,
-                    Err(e) => Error::Malformed(e.to_string()),
-                });
+                return Err(helper_error(e));
             }
         };
-        let mut out = Zeroizing::new(Vec::new());
-        (&mut decryptor)
-            .take(cap as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Malformed(e.to_string()))?;
-        if out.len() > cap {
-            return Err(Error::ValueTooLarge { limit: cap });
-        }
+        let mut out = seipd::read_capped(&mut decryptor, cap)?;
         let helper = decryptor.helper_ref();
         if !helper.decrypted {
             return Err(Error::NotEncrypted);
@@ -1138,6 +1128,15 @@ impl Keystore {
             .decrypt_secret(&Password::from(pass.as_str()))
             .map_err(|_| Error::BadPassphrase(desc))?;
         Ok(slot.unlocked.get_or_init(|| Ready::new(key)))
+    }
+}
+
+/// An error out of Sequoia's decryption that may be ours, raised in [`Helper`] (no key, a
+/// refused passphrase, the agent): ours as it is, anything else as a malformed message.
+fn helper_error(e: anyhow::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(ours) => ours,
+        Err(e) => Error::Malformed(e.to_string()),
     }
 }
 

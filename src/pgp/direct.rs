@@ -60,10 +60,7 @@ pub(super) fn decrypt(store: &Keystore, message: &[u8]) -> Option<Result<Plainte
     if let Err(e) = helper.decrypt(&pkesks, &[], None, &mut open) {
         // No key, a refused passphrase, the agent: what the streaming path would say too, and
         // asking again would prompt again.
-        return Some(Err(match e.downcast::<Error>() {
-            Ok(ours) => ours,
-            Err(e) => Error::Malformed(e.to_string()),
-        }));
+        return Some(Err(super::helper_error(e)));
     }
     let (algo, Ok(packets)) = opened? else {
         return None;

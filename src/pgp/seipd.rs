@@ -257,14 +257,7 @@ fn compressed(packets: &[u8], cap: usize) -> Result<Option<Plaintext>> {
         }
         if let Packet::Literal(l) = &pp.packet {
             let text = is_text(l.format());
-            let mut out = Zeroizing::new(Vec::new());
-            (&mut pp)
-                .take(cap as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| Error::Malformed(e.to_string()))?;
-            if out.len() > cap {
-                return Err(Error::ValueTooLarge { limit: cap });
-            }
+            let mut out = read_capped(&mut pp, cap)?;
             if text {
                 super::text_to_native(&mut out);
             }
@@ -273,6 +266,20 @@ fn compressed(packets: &[u8], cap: usize) -> Result<Option<Plaintext>> {
         ppr = pp.next().map_err(malformed)?.1;
     }
     Ok(found.filter(|_| shape.complete()))
+}
+
+/// All of `reader`, refused once it holds more than `cap` octets (a decompression bomb stops
+/// there, not at the allocator).
+pub(super) fn read_capped(reader: impl Read, cap: usize) -> Result<Plaintext> {
+    let mut out = Zeroizing::new(Vec::new());
+    reader
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Malformed(e.to_string()))?;
+    if out.len() > cap {
+        return Err(Error::ValueTooLarge { limit: cap });
+    }
+    Ok(out)
 }
 
 /// Decrypts a whole message (binary or armoured) whose session key Sequoia's backend cannot
