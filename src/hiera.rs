@@ -8,7 +8,6 @@
 pub mod config;
 pub mod environment;
 pub mod keys;
-pub mod level_keys;
 pub mod scope;
 
 pub use environment::{Found, Hiera, MergeSpec};

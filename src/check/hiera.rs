@@ -1,8 +1,9 @@
 //! `check --hiera`: the CI gate for a Hiera 5 environment. For every node (a facts file) the
 //! hierarchy is resolved, every key its data files hold is looked up, and every encrypted
 //! value the node can receive (from an eyaml level) must be encrypted to a key of that node's
-//! server: the level's `gpg_gnupghome` (or the run's keys), narrowed to `server_keys` when
-//! given. Public keys only: nothing is decrypted.
+//! server: the keys the level's options name (`gpg_gnupghome`, the PKCS7 options that
+//! lookups honour, see [`crate::hiera::keys`]) or else the run's, narrowed to `server_keys`
+//! when given. Public keys only: nothing is decrypted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ pub struct HieraGate<'a> {
     pub config: &'a Path,
     /// `%{environment}`.
     pub environment: &'a str,
-    /// Builds the keys of levels with key options (their `gpg_gnupghome`).
+    /// Builds the keys of levels with key options (their `gpg_gnupghome` and PKCS7 options).
     pub loader: &'a LevelKeyLoader,
     /// The run's OpenPGP keys, for levels without key options.
     pub gpg: &'a Keystore,
@@ -210,12 +211,30 @@ impl HieraGate<'_> {
                     // The lookups below report an unreadable or invalid file.
                     Err(_) => continue,
                 };
+                let keys_of = || match &material {
+                    Some(_) => format!("the keys of {}", level_keys[i].describe()),
+                    None => "the keys given to check".to_string(),
+                };
                 for v in values.iter() {
+                    if v.scheme == Scheme::Pkcs7 {
+                        if let Err(e) = pkcs7.public_key() {
+                            out.push(finding(
+                                Rule::ServerCannotDecrypt,
+                                (loc.path.clone(), v.line, v.column),
+                                format!(
+                                    "node {node} (level '{}') receives this PKCS7 value, but the PKCS7 certificate of {} cannot be read: {e}",
+                                    level.name,
+                                    keys_of(),
+                                ),
+                                v.key.clone(),
+                            ));
+                            continue;
+                        }
+                    }
                     if !self.decryptable(v, gpg, pkcs7) {
-                        let wanted = match (&material, self.server_keys.is_empty()) {
-                            (_, false) => self.server_keys.join(", "),
-                            (Some(_), true) => format!("the keys of {}", level_keys[i].describe()),
-                            (None, true) => "the keys given to check".to_string(),
+                        let wanted = match self.server_keys.is_empty() {
+                            false => self.server_keys.join(", "),
+                            true => keys_of(),
                         };
                         out.push(finding(
                             Rule::ServerCannotDecrypt,

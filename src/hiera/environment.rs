@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use regex::Regex;
 
 use super::config::{Backend, Config, Level, Locations};
-use super::keys::{LevelKeyLoader, LevelKeys, LevelMaterial, KEY_OPTIONS};
+use super::keys::{LevelKeyLoader, LevelKeys, LevelMaterial, WithPkcs7, KEY_OPTIONS};
 use super::scope::{parse_json, Scope};
 use super::{flatten, split_key, sub_lookup, union};
 use super::{DeepOptions, Merge};
@@ -116,7 +116,6 @@ pub struct Hiera {
     json: Mutex<HashMap<PathBuf, Arc<Map>>>,
     locations: OnceLock<Vec<Vec<Location>>>,
     options: OnceLock<std::result::Result<Arc<LookupOptions>, String>>,
-    pkcs7_level_keys: super::level_keys::Pkcs7LevelKeys,
     level_keys: OnceLock<std::result::Result<Vec<LevelKeys>, Error>>,
     key_loader: Option<LevelKeyLoader>,
 }
@@ -145,22 +144,22 @@ impl Hiera {
             json: Mutex::new(HashMap::new()),
             locations: OnceLock::new(),
             options: OnceLock::new(),
-            pkcs7_level_keys: Default::default(),
             level_keys: OnceLock::new(),
             key_loader: None,
         }
     }
 
-    /// Honours the levels' key options (`gpg_gnupghome`…): a level that sets them has its
-    /// values decrypted with the keys `loader` builds for them; other levels use the keys
-    /// given to [`Hiera::lookup`]. Without a loader every level uses those.
+    /// Honours the levels' key options ([`KEY_OPTIONS`]): a level that sets them has its
+    /// values decrypted with the keys `loader` builds for them (its PKCS7 values only, when it
+    /// names PKCS7 keys and no GnuPG home); other levels use the keys given to
+    /// [`Hiera::lookup`]. Without a loader every level uses those.
     pub fn with_level_keys(mut self, loader: LevelKeyLoader) -> Hiera {
         self.key_loader = Some(loader);
         self
     }
 
-    /// Every level's key options, interpolated for the node (empty for a level that sets
-    /// none).
+    /// Every level's key options ([`KEY_OPTIONS`]), interpolated for the node as Puppet
+    /// interpolates a level's `options` (empty for a level that sets none).
     pub fn level_keys(&self) -> Result<&[LevelKeys]> {
         self.level_keys
             .get_or_init(|| {
@@ -175,13 +174,15 @@ impl Hiera {
             .map_err(Clone::clone)
     }
 
-    /// The keys of level `index` when it sets key options and a loader is given.
+    /// The keys of level `index` when it names a GnuPG home and a loader is given (with the
+    /// level's PKCS7 keys, if it names any). A level naming only PKCS7 keys keeps the run's
+    /// OpenPGP keys; its PKCS7 keys come from [`LevelKeyLoader::pkcs7`].
     pub fn level_material(&self, index: usize) -> Result<Option<Arc<LevelMaterial>>> {
         let Some(loader) = &self.key_loader else {
             return Ok(None);
         };
         match self.level_keys()?.get(index) {
-            Some(k) if !k.is_empty() => loader.load(k).map(Some),
+            Some(k) if k.names_gpg() => loader.load(k).map(Some),
             _ => Ok(None),
         }
     }
@@ -412,19 +413,10 @@ impl Hiera {
         keys: &dyn Decryptor,
     ) -> Result<Option<Value>> {
         match level.backend {
-            Backend::Eyaml => {
-                let pkcs7 = self.pkcs7_level_keys.pkcs7(level);
-                let own = pkcs7
-                    .as_deref()
-                    .map(|pkcs7| super::level_keys::WithPkcs7 { base: keys, pkcs7 });
-                let keys: &dyn Decryptor = match &own {
-                    Some(own) => own,
-                    None => keys,
-                };
-                self.loader
-                    .load(&loc.path)?
-                    .lookup(root, &Lookup::new(keys))
-            }
+            Backend::Eyaml => self
+                .loader
+                .load(&loc.path)?
+                .lookup(root, &Lookup::new(keys)),
             Backend::YamlData => Ok(self.loader.load(&loc.path)?.raw(root).cloned()),
             Backend::JsonData => {
                 let map = {
@@ -463,7 +455,6 @@ impl Hiera {
     }
 }
 
-/// The key source of path interpolation, which never decrypts.
 /// The keys of one level: its own when its options name keys, loaded when its first value
 /// is decrypted (a level whose keys are never needed is never loaded), else the run's.
 struct LevelDecryptor<'a> {
@@ -474,13 +465,28 @@ struct LevelDecryptor<'a> {
 
 impl Decryptor for LevelDecryptor<'_> {
     fn decrypt_value(&self, enc: &crate::token::EncToken) -> Result<crate::crypto::Plaintext> {
-        match self.hiera.level_material(self.index)? {
-            Some(m) => m.decrypt_value(enc),
+        let Some(loader) = &self.hiera.key_loader else {
+            return self.run.decrypt_value(enc);
+        };
+        if let Some(m) = self.hiera.level_material(self.index)? {
+            return m.decrypt_value(enc);
+        }
+        let pkcs7 = match self.hiera.level_keys()?.get(self.index) {
+            Some(k) => loader.pkcs7(k),
+            None => None,
+        };
+        match pkcs7 {
+            Some(pkcs7) => WithPkcs7 {
+                base: self.run,
+                pkcs7: &pkcs7,
+            }
+            .decrypt_value(enc),
             None => self.run.decrypt_value(enc),
         }
     }
 }
 
+/// The key source of path interpolation, which never decrypts.
 struct NoKeys;
 
 impl Decryptor for NoKeys {

@@ -17,6 +17,7 @@ mod hardening_io;
 mod help_examples;
 mod hiera;
 mod hiera_gate;
+mod hiera_level_keys;
 mod interop;
 mod keys;
 mod lookup;
