@@ -32,19 +32,7 @@ make_home() { # name keyfile fingerprint protected
   mkdir -m 700 "$home"
   HOMES+=("$home")
   if [ "$4" = yes ]; then
-    cat > "$home/pinentry.sh" <<'EOF'
-#!/bin/sh
-dir=$(dirname "$0")
-echo "OK Pleased to meet you"
-while IFS= read -r line; do
-  case "$line" in
-    GETPIN*) echo getpin >> "$dir/pinentry.log"; printf 'D bench passphrase\nOK\n' ;;
-    BYE*) echo OK; exit 0 ;;
-    *) echo OK ;;
-  esac
-done
-EOF
-    chmod 755 "$home/pinentry.sh"
+    scripted_pinentry "$home"
     echo "pinentry-program $home/pinentry.sh" > "$home/gpg-agent.conf"
   fi
   gpg --homedir "$home" --batch -q --import "$KEYS/$2" 2>/dev/null

@@ -207,19 +207,7 @@ say "protected cv25519 key through gpg-agent, $N_AGENT values"
 PH=$W/protected
 mkdir -m 700 "$PH"
 HOMES+=("$PH")
-cat > "$PH/pinentry.sh" << 'EOF'
-#!/bin/sh
-dir=$(dirname "$0")
-echo "OK Pleased to meet you"
-while IFS= read -r line; do
-  case "$line" in
-    GETPIN*) echo getpin >> "$dir/pinentry.log"; printf 'D bench passphrase\nOK\n' ;;
-    BYE*) echo OK; exit 0 ;;
-    *) echo OK ;;
-  esac
-done
-EOF
-chmod 755 "$PH/pinentry.sh"
+scripted_pinentry "$PH"
 printf 'pinentry-program %s\nallow-preset-passphrase\n' "$PH/pinentry.sh" > "$PH/gpg-agent.conf"
 gpg --homedir "$PH" --batch -q --import "$KEYS/bob.sec.asc" 2> /dev/null
 gpg --homedir "$PH" --batch -q --pinentry-mode loopback --passphrase 'bench passphrase' \

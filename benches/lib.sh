@@ -30,3 +30,21 @@ rsa3072_us() {
   openssl speed -seconds "${1:-2}" rsa3072 2> /dev/null \
     | awk '$1 == "rsa" && $2 == "3072" { ops = $(NF-1) } END { if (ops > 0) printf "%.1f\n", 1e6 / ops }'
 }
+
+# Writes DIR/pinentry.sh: a pinentry that answers every GETPIN with "bench passphrase" and
+# logs each prompt as a line of DIR/pinentry.log (the benchmarks count prompts with it).
+scripted_pinentry() { # dir
+  cat > "$1/pinentry.sh" << 'EOF'
+#!/bin/sh
+dir=$(dirname "$0")
+echo "OK Pleased to meet you"
+while IFS= read -r line; do
+  case "$line" in
+    GETPIN*) echo getpin >> "$dir/pinentry.log"; printf 'D bench passphrase\nOK\n' ;;
+    BYE*) echo OK; exit 0 ;;
+    *) echo OK ;;
+  esac
+done
+EOF
+  chmod 755 "$1/pinentry.sh"
+}

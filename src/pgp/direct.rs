@@ -67,7 +67,7 @@ pub(super) fn decrypt(store: &Keystore, message: &[u8]) -> Option<Result<Plainte
     };
     match seipd::literal(&packets, store.max_value_size) {
         Ok(Some(plaintext)) => {
-            if LEGACY_CIPHERS.contains(&algo) || algo == SymmetricAlgorithm::Blowfish {
+            if LEGACY_CIPHERS.contains(&algo) {
                 store.notify(Notice::LegacyCipher(algo.to_string()));
             }
             Some(Ok(plaintext))
